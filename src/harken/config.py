@@ -1,0 +1,70 @@
+"""Settings, built once at start-up from ``HARKEN_*`` environment variables and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".cache" / "harken"
+
+
+class LimitSettings(BaseModel):
+    """The three input caps: upload bytes, decoded duration, decoded (canonical) bytes."""
+
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_duration_s: float = 6 * 3600.0
+    # float32 mono 16 kHz is 64,000 bytes a second: 2 GiB is about 9.3 hours.
+    max_decoded_bytes: int = 2 * 1024 * 1024 * 1024
+
+
+class WhisperSettings(BaseModel):
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "default"  # default: int8 on CPU, float16 on CUDA
+    cpu_threads: int = 0  # 0: all cores
+    beam_size: int = 5
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Nested sections use ``__``: ``HARKEN_LIMITS__MAX_DURATION_S``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HARKEN_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Field(default_factory=_default_home)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_asr_model: str = "whisper-base"
+    # Comma-separated keys; empty means no authentication.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Directories holding model folders named by catalog id (tried before any download).
+    model_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # Seconds allowed to reach each remote model source before the next is tried.
+    source_timeout_s: float = 5.0
+    pip_index_url: str | None = None
+    workers: int = 2  # inference threads
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    whisper: WhisperSettings = Field(default_factory=WhisperSettings)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("model_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p) for p in value.split(":") if p.strip()]
+        return value
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
