@@ -75,6 +75,8 @@ class TranscriptInfo:
     duration_s: float
     task: Task = "transcribe"
     model: str = ""
+    # Top language candidates, most likely first: (code, probability).
+    language_probs: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ class TranscribeOptions:
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     word_timestamps: bool = True
     beam_size: int = 5
-    vad_filter: bool = False
+    # Silero VAD drops non-speech before decoding: Whisper invents words on noise otherwise.
+    vad_filter: bool = True
 
     def __post_init__(self) -> None:
         if self.task not in ("transcribe", "translate"):

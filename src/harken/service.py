@@ -1,0 +1,218 @@
+"""The only orchestrator: audio in, engine work, canonical events out. No HTTP here."""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .audio.decode import DecodeLimits, decode_audio
+from .config import Settings
+from .engines.base import CancelCheck, Transcriber, never_cancelled
+from .errors import Cancelled, InvalidRequest
+from .languages import language_name
+from .models.catalog import Catalog, ModelEntry, default_catalog
+from .models.manager import ModelManager
+from .models.store import ModelStore
+from .types import (
+    Audio,
+    Event,
+    Finished,
+    Progress,
+    SegmentDone,
+    TranscribeOptions,
+    Transcript,
+    TranscriptInfo,
+    Usage,
+)
+
+AudioInput = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO | Audio
+
+
+class CancelToken:
+    """Set by whoever serves the caller (a client left); checked by the worker between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("the request was cancelled")
+
+
+class TranscriptionRun:
+    """Eager metadata plus the lazy event stream; iterate ``events`` once.
+
+    The model lease is held until the events are exhausted, ``close()`` is called, or the run
+    is garbage-collected (a client that left before the first event must not pin a model).
+    """
+
+    def __init__(self, info: TranscriptInfo, events: Iterator[Event], lease: ExitStack) -> None:
+        self.info = info
+        self.events = events
+        self._finalizer = weakref.finalize(self, lease.close)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def iter_events(self) -> Iterator[Event]:
+        """The events, releasing the model as soon as iteration stops for any reason."""
+        try:
+            yield from self.events
+        finally:
+            self.close()
+
+    def collect(self, on_progress: Callable[[Progress], None] | None = None) -> Transcript:
+        segments = []
+        try:
+            for event in self.events:
+                if isinstance(event, SegmentDone):
+                    segments.append(event.segment)
+                elif isinstance(event, Progress) and on_progress is not None:
+                    on_progress(event)
+        finally:
+            self.close()
+        text = "".join(s.text for s in segments).strip()
+        return Transcript(
+            text=text,
+            language=self.info.language,
+            language_probability=self.info.language_probability,
+            duration_s=self.info.duration_s,
+            segments=tuple(segments),
+            task=self.info.task,
+            model=self.info.model,
+        )
+
+
+def _load_whisper(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
+    def load(entry: ModelEntry, path: Path) -> Any:
+        from .engines.whisper import WhisperEngine
+
+        w = settings.whisper
+        return WhisperEngine(
+            path,
+            name=entry.id,
+            languages=entry.languages,
+            device=w.device,
+            compute_type=w.compute_type,
+            cpu_threads=w.cpu_threads,
+            num_workers=max(1, settings.workers),
+        )
+
+    return load
+
+
+class Service:
+    """Everything harken does, as plain method calls (the server is an adapter around it)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        catalog: Catalog | None = None,
+        manager: ModelManager | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.catalog = catalog or default_catalog()
+        if manager is None:
+            store = ModelStore.from_settings(self.settings)
+            manager = ModelManager(self.catalog, store, {"whisper": _load_whisper(self.settings)})
+        self.manager = manager
+        lim = self.settings.limits
+        self.limits = DecodeLimits(
+            max_upload_bytes=lim.max_upload_bytes,
+            max_duration_s=lim.max_duration_s,
+            max_decoded_bytes=lim.max_decoded_bytes,
+        )
+
+    # --- audio -------------------------------------------------------------------------------
+
+    def load_audio(self, data: AudioInput, *, filename: str | None = None) -> Audio:
+        if isinstance(data, Audio):
+            return data
+        return decode_audio(data, self.limits, filename=filename)
+
+    # --- transcription -----------------------------------------------------------------------
+
+    def resolve_asr(self, model: str | None) -> ModelEntry:
+        entry = self.catalog.resolve(model or self.settings.default_asr_model)
+        if entry.kind != "asr":
+            raise InvalidRequest(
+                f"model '{entry.id}' is a {entry.kind} model and cannot transcribe; "
+                f"use an ASR model such as '{self.settings.default_asr_model}'.",
+                param="model",
+            )
+        return entry
+
+    def transcribe_stream(
+        self,
+        audio: AudioInput,
+        options: TranscribeOptions | None = None,
+        *,
+        model: str | None = None,
+        cancel: CancelCheck = never_cancelled,
+    ) -> TranscriptionRun:
+        """Start a transcription; the model lease is held until the events are exhausted."""
+        opts = options or TranscribeOptions()
+        entry = self.resolve_asr(model)
+        clip = self.load_audio(audio)
+        stack = ExitStack()
+        try:
+            _, engine = stack.enter_context(self.manager.lease(entry.id))
+            _check_options(entry, engine, opts)
+            segments, info = engine.transcribe(clip, opts, cancel)
+        except BaseException:
+            stack.close()
+            raise
+        if opts.task == "translate":
+            info = replace(info, language="en")
+        return TranscriptionRun(info, _events(segments, info, stack), stack)
+
+    def transcribe(
+        self,
+        audio: AudioInput,
+        options: TranscribeOptions | None = None,
+        *,
+        model: str | None = None,
+        cancel: CancelCheck = never_cancelled,
+    ) -> Transcript:
+        return self.transcribe_stream(audio, options, model=model, cancel=cancel).collect()
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def _check_options(entry: ModelEntry, engine: Transcriber, opts: TranscribeOptions) -> None:
+    caps = engine.caps
+    if opts.task == "translate" and not caps.can_translate:
+        raise InvalidRequest(
+            f"model '{entry.id}' is English-only and cannot translate; use 'whisper-base'.",
+            param="model",
+        )
+    if opts.language and caps.languages is not None and opts.language not in caps.languages:
+        raise InvalidRequest(
+            f"model '{entry.id}' does not support language '{language_name(opts.language)}' "
+            f"(supported: {', '.join(sorted(caps.languages))}).",
+            param="language",
+        )
+
+
+def _events(segments: Iterator[Any], info: TranscriptInfo, lease: ExitStack) -> Iterator[Event]:
+    with lease:  # released as soon as the last segment is out
+        for segment in segments:
+            yield SegmentDone(segment)
+            yield Progress(done_s=min(segment.end_s, info.duration_s), total_s=info.duration_s)
+        yield Usage(audio_s=info.duration_s)
+        yield Finished("stop", model=info.model)
