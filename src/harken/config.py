@@ -26,7 +26,9 @@ class WhisperSettings(BaseModel):
     device: str = "auto"  # auto | cpu | cuda
     compute_type: str = "default"  # default: int8 on CPU, float16 on CUDA
     cpu_threads: int = 0  # 0: all cores
-    beam_size: int = 5
+    # Greedy decoding, as openai-whisper's transcribe() does by default: on 2 cores beam 5 costs
+    # about twice the time for the same word error rate on the shared clips. Set 5 for hard audio.
+    beam_size: int = 1
 
 
 class Settings(BaseSettings):
@@ -40,6 +42,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     default_asr_model: str = "whisper-base"
+    default_chat_model: str = "cascade"
+    # Which model actually answers for a requested one. On the CPU default the audio-language
+    # models are answered by the cascade (Whisper + analysis + a text LLM); a GPU deployment
+    # sets this to {} (or maps them to a remote upstream) to serve them natively.
+    serve_with: dict[str, str] = Field(
+        default_factory=lambda: {
+            "qwen2-audio-7b-instruct": "cascade",
+            "voxtral-mini-3b-2507": "cascade",
+            "voxtral-small-24b-2507": "cascade",
+        }
+    )
     # Comma-separated keys; empty means no authentication.
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Directories holding model folders named by catalog id (tried before any download).

@@ -7,7 +7,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,10 +21,12 @@ from .models.manager import ModelManager
 from .models.store import ModelStore
 from .types import (
     Audio,
+    ChatRequest,
     Event,
     Finished,
     Progress,
     SegmentDone,
+    TextDelta,
     TranscribeOptions,
     Transcript,
     TranscriptInfo,
@@ -190,6 +192,40 @@ class Service:
     ) -> Transcript:
         return self.transcribe_stream(audio, options, model=model, cancel=cancel).collect()
 
+    # --- chat ---------------------------------------------------------------------------------
+
+    def chat_stream(
+        self, request: ChatRequest, *, cancel: CancelCheck = never_cancelled
+    ) -> ChatRun:
+        """Route the requested model (e.g. Qwen2-Audio -> cascade on CPU) and start the chat."""
+        entry = self.resolve_chat(request.model)
+        stack = ExitStack()
+        try:
+            _, engine = stack.enter_context(self.manager.lease(entry.id))
+            events = engine.chat(request, cancel)
+        except BaseException:
+            stack.close()
+            raise
+        return ChatRun(entry.id, events, stack)
+
+    def chat(self, request: ChatRequest, *, cancel: CancelCheck = never_cancelled) -> ChatResult:
+        return self.chat_stream(request, cancel=cancel).collect()
+
+    def resolve_chat(self, model: str | None) -> ModelEntry:
+        """The entry that will answer: the named one, or what configuration routes it to."""
+        entry = self.catalog.resolve(model or self.settings.default_chat_model)
+        routes = {k.lower(): v for k, v in self.settings.serve_with.items()}
+        target = routes.get(entry.id.lower())
+        if target:
+            entry = self.catalog.resolve(target)
+        if entry.kind not in ("chat", "alm"):
+            raise InvalidRequest(
+                f"model '{entry.id}' is a {entry.kind} model and cannot answer questions about "
+                f"audio; use e.g. '{self.settings.default_chat_model}'.",
+                param="model",
+            )
+        return entry
+
     def close(self) -> None:
         self.manager.close()
 
@@ -216,3 +252,48 @@ def _events(segments: Iterator[Any], info: TranscriptInfo, lease: ExitStack) -> 
             yield Progress(done_s=min(segment.end_s, info.duration_s), total_s=info.duration_s)
         yield Usage(audio_s=info.duration_s)
         yield Finished("stop", model=info.model)
+
+
+# --- chat ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    usage: Usage
+    finish_reason: str
+    model: str
+
+
+class ChatRun:
+    """A started chat: the model that answers (after routing) and its lazy event stream.
+
+    Like ``TranscriptionRun``, the lease on the engine is held until the events are exhausted,
+    ``close()`` is called, or the run is garbage-collected.
+    """
+
+    def __init__(self, model: str, events: Iterator[Event], lease: ExitStack) -> None:
+        self.model = model
+        self.events = events
+        self._finalizer = weakref.finalize(self, lease.close)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def iter_events(self) -> Iterator[Event]:
+        try:
+            yield from self.events
+        finally:
+            self.close()
+
+    def collect(self) -> ChatResult:
+        parts: list[str] = []
+        usage, reason = Usage(), "stop"
+        for event in self.iter_events():
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Finished):
+                reason = event.reason
+        return ChatResult("".join(parts), usage, reason, self.model)

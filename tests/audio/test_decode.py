@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 import soxr
 
-from harken.audio.decode import (
-    DecodeLimits,
-    decode_audio,
-    decode_base64,
-    iter_decoded_chunks,
-    load_audio_input,
-    parse_data_url,
-)
+from harken.audio.decode import DecodeLimits, decode_audio, iter_decoded_chunks, load_audio_input
+from harken.audio.inline import decode_base64, parse_data_url
 from harken.errors import AudioDecodeError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from harken.types import Audio
 

@@ -6,11 +6,9 @@ proportional to the output and the three input caps are enforced while decoding,
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import re
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,12 +28,11 @@ from harken.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from harken.audio.inline import BASE64_JUNK, SUPPORTED_FORMATS, inline_to_bytes
 from harken.types import BYTES_PER_SAMPLE, SAMPLE_RATE_HZ, Audio, AudioSource
 
 MB = 1024 * 1024
-SUPPORTED_FORMATS = "wav, flac, mp3, mpeg, mpga, m4a, mp4, ogg, oga, opus, webm"
-# Media types a data URL may carry besides audio/*; anything else is refused before decoding.
-AUDIO_MIME_EXTRAS = frozenset({"video/webm", "video/mp4", "video/ogg", "application/octet-stream"})
+
 # File extension or "format" field -> FFmpeg demuxer, tried only when probing the bytes fails.
 FORMAT_HINTS = {
     "wav": "wav", "wave": "wav", "x-wav": "wav", "flac": "flac", "x-flac": "flac",
@@ -55,7 +52,6 @@ _AUDIO_MAGIC = re.compile(
 # a frame count, ADTS, MPEG-PS) FFmpeg only guesses it from the first bitrate, which can be off
 # tenfold, so those are capped while decoding rather than refused up front.
 _HEADER_DURATION_FORMATS = frozenset({"wav", "w64", "flac", "ogg", "mov", "matroska", "aiff"})
-_BASE64_JUNK = re.compile(r"[^A-Za-z0-9+/=_-]")
 _MAX_BAD_PACKETS = 256  # undecodable packets with no good one before: garbage, stop early
 # A corrupt header can claim 1 Hz (a 32 KB file would expand 16,000-fold) or 2 GHz.
 _MIN_RATE_HZ, _MAX_RATE_HZ = 1_000, 768_000
@@ -119,49 +115,13 @@ def load_audio_input(
     """
     try:
         if isinstance(value, str):
-            value, mime_hint = _inline_to_bytes(value, limits, param)
+            value, mime_hint = _inline(value, limits, param)
             format_hint = format_hint or mime_hint
         filename = f"input.{format_hint.lower().lstrip('.')}" if format_hint else None
         return decode_audio(value, limits, filename=filename)
     except HarkenError as exc:
         exc.param = exc.param or param
         raise
-
-
-def parse_data_url(url: str, *, param: str | None = None) -> tuple[str, bytes]:
-    """Split an RFC 2397 ``data:`` URL into (media type, payload bytes).
-
-    The media type is lower-cased without parameters, and empty when the URL names none.
-    """
-    head, comma, payload = url.strip().partition(",")
-    if head[:5].lower() != "data:" or not comma:
-        raise InvalidRequest(
-            f"{param or 'audio'} is not a data: URL (data:<type>;base64,<data>).", param=param
-        )
-    fields = [f.strip() for f in head[5:].split(";")]
-    mime = fields[0].lower() if "/" in fields[0] else ""
-    if any(f.lower() == "base64" for f in fields[1:]):
-        # Some clients percent-encode the base64 alphabet ('+' as %2B, '=' as %3D).
-        return mime, decode_base64(urllib.parse.unquote(payload), param=param)
-    return mime, urllib.parse.unquote_to_bytes(payload)
-
-
-def decode_base64(text: str, *, param: str | None = None) -> bytes:
-    """Decode base64 strictly, tolerating whitespace, missing padding and the urlsafe alphabet."""
-    name = param or "audio"
-    compact = "".join(text.split())  # MIME base64 breaks lines every 76 characters
-    junk = _BASE64_JUNK.search(compact)
-    if junk:
-        raise InvalidRequest(
-            f"{name} is not valid base64: unexpected character {junk.group()!r} "
-            f"at position {junk.start()}.", param=param,
-        )  # fmt: skip
-    body = compact.rstrip("=")
-    if "=" in body or len(compact) - len(body) > 2 or len(body) % 4 == 1:
-        raise InvalidRequest(f"{name} is not valid base64: bad padding or length.", param=param)
-    # Alphabet and padding are checked above, so b64decode cannot fail from here.
-    body = body.replace("-", "+").replace("_", "/")
-    return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
 
 
 # --- input handling ------------------------------------------------------------------------
@@ -176,9 +136,9 @@ def _decoding(
         # A library caller's string naming no file: inline audio, or else a missing path.
         # (Base64 shorter than a 44-byte WAV header, 60 characters, cannot be audio.)
         compact = "".join(data.split())
-        if compact[:5].lower() != "data:" and (_BASE64_JUNK.search(compact) or len(compact) < 60):
+        if compact[:5].lower() != "data:" and (BASE64_JUNK.search(compact) or len(compact) < 60):
             raise InvalidRequest(f"no such audio file: {data}")
-        data = _inline_to_bytes(data, limits, None)[0]
+        data = _inline(data, limits, None)[0]
     if filename is None and isinstance(data, (str, os.PathLike)):
         filename = os.fspath(data)
     ext = os.path.splitext(filename or "")[1].lower().lstrip(".")
@@ -195,20 +155,10 @@ def _decoding(
         )
 
 
-def _inline_to_bytes(text: str, limits: DecodeLimits, param: str | None) -> tuple[bytes, str]:
-    """A data URL or bare base64 to (bytes, format hint), refusing oversize text before decoding."""
-    text = text.strip()
+def _inline(text: str, limits: DecodeLimits, param: str | None) -> tuple[bytes, str]:
     # base64 carries 3 bytes in 4 characters: refuse before allocating the decoded copy.
-    _check_upload_size(len(text) * 3 // 4, limits)
-    if text[:5].lower() != "data:":
-        return decode_base64(text, param=param), ""
-    mime, payload = parse_data_url(text, param=param)
-    if mime and not (mime.startswith("audio/") or mime in AUDIO_MIME_EXTRAS):
-        raise UnsupportedMediaType(
-            f"{param or 'audio'} has media type {mime!r}, which is not audio; "
-            f"send audio/* (supported formats: {SUPPORTED_FORMATS}).", param=param,
-        )  # fmt: skip
-    return payload, mime.partition("/")[2]
+    _check_upload_size(len(text.strip()) * 3 // 4, limits)
+    return inline_to_bytes(text, param)
 
 
 @contextmanager
