@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .audio.decode import DecodeLimits, decode_audio
+from .audio.decode import DecodeLimits, decode_audio, load_audio_input
 from .config import Settings
 from .engines.base import CancelCheck, Transcriber, never_cancelled
 from .errors import Cancelled, InvalidRequest
@@ -145,6 +145,16 @@ class Service:
         if isinstance(data, Audio):
             return data
         return decode_audio(data, self.limits, filename=filename)
+
+    def load_inline_audio(
+        self,
+        value: str | bytes,
+        *,
+        param: str | None = None,
+        format_hint: str | None = None,
+    ) -> Audio:
+        """Audio from the wire (data URL, base64 or bytes), under the same limits as uploads."""
+        return load_audio_input(value, self.limits, param=param, format_hint=format_hint)
 
     # --- transcription -----------------------------------------------------------------------
 
