@@ -54,15 +54,14 @@ class CancelToken:
             raise Cancelled("the request was cancelled")
 
 
-class TranscriptionRun:
-    """Eager metadata plus the lazy event stream; iterate ``events`` once.
+class _Run:
+    """A started piece of engine work: a lazy event stream holding a model lease.
 
-    The model lease is held until the events are exhausted, ``close()`` is called, or the run
-    is garbage-collected (a client that left before the first event must not pin a model).
+    The lease is held until the events are exhausted, ``close()`` is called, or the run is
+    garbage-collected (a client that left before the first event must not pin a model).
     """
 
-    def __init__(self, info: TranscriptInfo, events: Iterator[Event], lease: ExitStack) -> None:
-        self.info = info
+    def __init__(self, events: Iterator[Event], lease: ExitStack) -> None:
         self.events = events
         self._finalizer = weakref.finalize(self, lease.close)
 
@@ -76,16 +75,21 @@ class TranscriptionRun:
         finally:
             self.close()
 
+
+class TranscriptionRun(_Run):
+    """Eager metadata (language, duration) plus the lazy event stream; iterate it once."""
+
+    def __init__(self, info: TranscriptInfo, events: Iterator[Event], lease: ExitStack) -> None:
+        super().__init__(events, lease)
+        self.info = info
+
     def collect(self, on_progress: Callable[[Progress], None] | None = None) -> Transcript:
         segments = []
-        try:
-            for event in self.events:
-                if isinstance(event, SegmentDone):
-                    segments.append(event.segment)
-                elif isinstance(event, Progress) and on_progress is not None:
-                    on_progress(event)
-        finally:
-            self.close()
+        for event in self.iter_events():
+            if isinstance(event, SegmentDone):
+                segments.append(event.segment)
+            elif isinstance(event, Progress) and on_progress is not None:
+                on_progress(event)
         text = "".join(s.text for s in segments).strip()
         return Transcript(
             text=text,
@@ -275,26 +279,12 @@ class ChatResult:
     model: str
 
 
-class ChatRun:
-    """A started chat: the model that answers (after routing) and its lazy event stream.
-
-    Like ``TranscriptionRun``, the lease on the engine is held until the events are exhausted,
-    ``close()`` is called, or the run is garbage-collected.
-    """
+class ChatRun(_Run):
+    """A started chat: the model that answers (after routing) and its lazy event stream."""
 
     def __init__(self, model: str, events: Iterator[Event], lease: ExitStack) -> None:
+        super().__init__(events, lease)
         self.model = model
-        self.events = events
-        self._finalizer = weakref.finalize(self, lease.close)
-
-    def close(self) -> None:
-        self._finalizer()
-
-    def iter_events(self) -> Iterator[Event]:
-        try:
-            yield from self.events
-        finally:
-            self.close()
 
     def collect(self) -> ChatResult:
         parts: list[str] = []

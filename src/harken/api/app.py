@@ -103,31 +103,10 @@ def _model_cards(service: Service) -> list[dict[str, Any]]:
     aliases = service.catalog.aliases()
     for entry in service.catalog.entries():
         names = sorted(a for a, target in aliases.items() if target == entry.id)
-        cards.append(
-            {
-                "id": entry.id,
-                "object": "model",
-                "created": created,
-                "owned_by": "harken",
-                "root": entry.id,
-                "kind": entry.kind,
-                "engine": entry.engine,
-                "aliases": names,
-                "licence": entry.licence,
-            }
-        )
-        for alias in names:
-            cards.append(
-                {
-                    "id": alias,
-                    "object": "model",
-                    "created": created,
-                    "owned_by": "harken",
-                    "root": entry.id,
-                    "kind": entry.kind,
-                    "engine": entry.engine,
-                }
-            )
+        common = {"object": "model", "created": created, "owned_by": "harken", "root": entry.id,
+                  "kind": entry.kind, "engine": entry.engine}  # fmt: skip
+        cards.append({"id": entry.id, **common, "aliases": names, "licence": entry.licence})
+        cards.extend({"id": alias, **common} for alias in names)
     return cards
 
 
