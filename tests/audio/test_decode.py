@@ -17,6 +17,7 @@ from harken.audio.decode import DecodeLimits, decode_audio, iter_decoded_chunks,
 from harken.audio.inline import decode_base64, parse_data_url
 from harken.errors import AudioDecodeError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from harken.types import Audio
+from tests.audiofiles import encode
 
 SHARED_AUDIO = (Path(__file__).resolve().parents[2] / ".." / "shared" / "audio").resolve()
 MB = 1024 * 1024
@@ -30,25 +31,6 @@ def shared(name: str) -> Path:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def encode(signal: np.ndarray, rate: int, fmt: str, codec: str, layout: str) -> bytes:
-    """Encode (channels, samples) float audio with PyAV, in memory, as a client would upload it."""
-    buf = io.BytesIO()
-    options = {"strict": "experimental"} if codec == "vorbis" else {}
-    with av.open(buf, "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate, options=options)
-        stream.layout = layout
-        for start in range(0, signal.shape[1], 4096):
-            frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(signal[:, start : start + 4096], dtype=np.float32),
-                format="fltp",
-                layout=layout,
-            )
-            frame.rate = rate
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return buf.getvalue()
 
 
 def wav_bytes(channels: np.ndarray, rate: int, sample_format: str) -> bytes:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import jiwer
+import numpy as np
 import openai
 import pytest
 
+from tests.audiofiles import encode
 from tests.conftest import LiveServer
 from tests.wer import normalize, wer
 
@@ -154,7 +157,7 @@ def test_plain_formats(client: openai.OpenAI, audio_dir: Path, fmt: str) -> None
 def test_json_format(client: openai.OpenAI, audio_dir: Path, references: dict) -> None:
     result = _transcribe(client, audio_dir / "bcn_weather.mp3", response_format="json")
     assert wer(references["bcn_weather.mp3"]["text"], result.text) <= 0.05
-    assert result.usage.seconds == 11
+    assert result.usage.seconds == 12  # 11.04 s, billed in whole seconds rounded up
 
 
 def test_streaming_deltas_then_done(client: openai.OpenAI, audio_dir: Path) -> None:
@@ -188,3 +191,46 @@ def test_models_lists_aliases(client: openai.OpenAI) -> None:
     ids = {m.id: m for m in client.models.list()}
     assert {"whisper-base", "whisper-1", "whisper-tiny.en"} <= set(ids)
     assert json.loads(ids["whisper-1"].model_dump_json())["root"] == "whisper-base"
+
+
+# (container, codec, file name): every upload format, re-encoded from jfk.wav with PyAV.
+CONTAINERS = [
+    ("wav", "pcm_s16le", "jfk.wav"),
+    ("wav", "pcm_u8", "jfk_u8.wav"),
+    ("wav", "pcm_s24le", "jfk_24.wav"),
+    ("wav", "pcm_f32le", "jfk_float.wav"),
+    ("flac", "flac", "jfk.flac"),
+    ("mp3", "libmp3lame", "jfk.mp3"),
+    ("mp3", "libmp3lame", "jfk.mpga"),
+    ("mp4", "aac", "jfk.m4a"),
+    ("mp4", "aac", "jfk.mp4"),
+    ("ogg", "vorbis", "jfk.ogg"),
+    ("ogg", "libopus", "jfk.oga"),
+    ("webm", "libopus", "jfk.webm"),
+]
+
+
+@pytest.fixture(scope="module")
+def jfk_stereo(audio_dir: Path) -> tuple[np.ndarray, int]:
+    """jfk.wav as it is (44.1 kHz stereo) in float planar layout, for re-encoding."""
+    planar = av.AudioResampler(format="fltp", layout="stereo")
+    with av.open(str(audio_dir / "jfk.wav")) as f:
+        rate = f.streams.audio[0].rate
+        frames = [out.to_ndarray() for fr in f.decode(audio=0) for out in planar.resample(fr)]
+    return np.concatenate(frames, axis=1), rate
+
+
+@pytest.mark.parametrize("fmt,codec,name", CONTAINERS)
+def test_every_container_through_the_server(
+    client: openai.OpenAI, jfk_stereo: tuple[np.ndarray, int], references: dict,
+    fmt: str, codec: str, name: str,
+) -> None:
+    signal, rate = jfk_stereo
+    rate = 48_000 if codec == "libopus" else rate  # Opus only runs at 48 kHz and below
+    if codec == "libopus":
+        import soxr
+
+        signal = soxr.resample(signal.T, jfk_stereo[1], rate).T.astype(np.float32)
+    data = encode(signal, rate, fmt, codec, "stereo")
+    result = client.audio.transcriptions.create(model="whisper-1", file=(name, data))
+    assert wer(references["jfk.wav"]["text"], result.text) <= 0.10, (name, result.text)
