@@ -93,7 +93,6 @@ def _transcribe(settings: Settings, args: argparse.Namespace) -> int:
         language=normalize_language(args.language) if args.language else None,
         prompt=args.prompt,
         word_timestamps=args.format == "verbose_json",
-        beam_size=settings.whisper.beam_size,
     )
     run = service.transcribe_stream(args.file, opts, model=args.model)
     total = round(run.info.duration_s, 1)

@@ -29,6 +29,18 @@ class WhisperSettings(BaseModel):
     # Greedy decoding, as openai-whisper's transcribe() does by default: on 2 cores beam 5 costs
     # about twice the time for the same word error rate on the shared clips. Set 5 for hard audio.
     beam_size: int = 1
+    # Chunks decoded together on audio longer than 30 s (faster-whisper's batched pipeline);
+    # 0 decodes window after window with the previous window's text as context.
+    batch_size: int = 0
+
+
+class LLMSettings(BaseModel):
+    """The text LLM of the cascade (llama.cpp)."""
+
+    n_ctx: int = 8192  # tokens of prompt + answer; the KV cache grows with it
+    n_threads: int = 0  # 0: all cores
+    # Audios whose transcript and analysis the cascade remembers (by content hash).
+    memo_capacity: int = 64
 
 
 class Settings(BaseSettings):
@@ -63,6 +75,7 @@ class Settings(BaseSettings):
     workers: int = 2  # inference threads
     limits: LimitSettings = Field(default_factory=LimitSettings)
     whisper: WhisperSettings = Field(default_factory=WhisperSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
 
     @field_validator("api_keys", mode="before")
     @classmethod

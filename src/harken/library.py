@@ -1,13 +1,16 @@
-"""``harken.transcribe(...)``: the library front door, usable in a notebook with no server."""
+"""``harken.transcribe(...)`` and ``harken.chat(...)``: the library front door, no server needed."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from .config import Settings
 from .languages import normalize_language
-from .service import AudioInput, Service
-from .types import TranscribeOptions, Transcript
+from .service import AudioInput, ChatResult, Service
+from .types import Audio, TextDelta, TranscribeOptions, Transcript
 
 _default: Service | None = None
 _lock = threading.Lock()
@@ -51,7 +54,41 @@ def transcribe(
         prompt=prompt,
         temperature=ladder,
         word_timestamps=word_timestamps,
-        beam_size=beam_size or svc.settings.whisper.beam_size,
+        beam_size=beam_size,
         vad_filter=vad_filter,
     )
     return svc.transcribe(audio, opts, model=model)
+
+
+def chat(
+    messages: list[dict[str, Any]],
+    model: str | None = None,
+    stream: bool = False,
+    *,
+    service: Service | None = None,
+    **opts: Any,
+) -> ChatResult | Iterator[str]:
+    """Ask about audio with OpenAI-style messages; ``stream=True`` yields text deltas.
+
+    Audio parts take any shape the server accepts; here ``input_audio.data`` may also be a
+    file path, raw bytes or an ``Audio``. ``opts`` are OpenAI's (max_tokens, temperature,
+    top_p, stop, seed).
+    """
+    # Imported here: the wire parser lives with the dialects, and the library should not pay
+    # for importing the HTTP layer unless chat is used.
+    from .api.dialects.chat import parse_chat_completions
+
+    svc = service or default_service()
+    draft = parse_chat_completions({**opts, "messages": messages, "model": model or ""})
+
+    def load(value: Any, param: str, format_hint: str | None) -> Audio:
+        if isinstance(value, Audio):
+            return value
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and os.path.isfile(value)):
+            return svc.load_audio(value)
+        return svc.load_inline_audio(value, param=param, format_hint=format_hint)
+
+    run = svc.chat_stream(draft.build(load))
+    if not stream:
+        return run.collect()
+    return (e.text for e in run.iter_events() if isinstance(e, TextDelta) and e.text)

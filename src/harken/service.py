@@ -14,8 +14,9 @@ from typing import Any, BinaryIO
 from .audio.decode import DecodeLimits, decode_audio, load_audio_input
 from .config import Settings
 from .engines.base import CancelCheck, Transcriber, never_cancelled
+from .engines.cascade import AudioMemo
 from .errors import Cancelled, InvalidRequest
-from .languages import language_name
+from .languages import language_name, normalize_language
 from .models.catalog import Catalog, ModelEntry, default_catalog
 from .models.manager import ModelManager
 from .models.store import ModelStore
@@ -102,6 +103,47 @@ class TranscriptionRun(_Run):
         )
 
 
+def _load_llm(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
+    def load(entry: ModelEntry, path: Path) -> Any:
+        from .engines.llm import LlamaEngine
+
+        ggufs = [f.name for f in entry.files if f.name.endswith(".gguf")]
+        model_path = path / ggufs[0] if ggufs else next(iter(sorted(path.glob("*.gguf"))), None)
+        if model_path is None:
+            raise InvalidRequest(f"model '{entry.id}' has no .gguf file in {path}")
+        chat_format = entry.options.get("chat_format")
+        return LlamaEngine(
+            model_path,
+            name=entry.id,
+            n_ctx=int(entry.options.get("n_ctx", settings.llm.n_ctx)),  # type: ignore[call-overload]
+            n_threads=settings.llm.n_threads or None,
+            chat_format=str(chat_format) if chat_format else None,
+        )
+
+    return load
+
+
+def _load_cascade(service: Service) -> Callable[[ModelEntry, Path], Any]:
+    def load(entry: ModelEntry, path: Path) -> Any:
+        from .engines.cascade import CascadeEngine
+
+        settings = service.settings
+        return CascadeEngine(
+            # Late-bound: the manager is built with this loader, so it does not exist yet here.
+            lambda name: service.manager.lease(name),
+            name=entry.id,
+            asr_model=str(entry.options.get("asr", settings.default_asr_model)),
+            llm_model=str(entry.options.get("llm", "qwen2.5-coder-1.5b-instruct")),
+            memo=service.audio_memo,
+            asr_options=TranscribeOptions(
+                word_timestamps=False, beam_size=settings.whisper.beam_size
+            ),
+            max_audio_s=settings.limits.max_duration_s,
+        )
+
+    return load
+
+
 def _load_whisper(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
     def load(entry: ModelEntry, path: Path) -> Any:
         from .engines.whisper import WhisperEngine
@@ -132,9 +174,17 @@ class Service:
     ) -> None:
         self.settings = settings or Settings()
         self.catalog = catalog or default_catalog()
+        # Transcripts and analyses the cascade made, by audio content: shared by every cascade
+        # variant, so switching the LLM per request does not run the ASR again.
+        self.audio_memo = AudioMemo(self.settings.llm.memo_capacity)
         if manager is None:
             store = ModelStore.from_settings(self.settings)
-            manager = ModelManager(self.catalog, store, {"whisper": _load_whisper(self.settings)})
+            loaders = {
+                "whisper": _load_whisper(self.settings),
+                "llm": _load_llm(self.settings),
+                "cascade": _load_cascade(self),
+            }
+            manager = ModelManager(self.catalog, store, loaders)
         self.manager = manager
         lim = self.settings.limits
         self.limits = DecodeLimits(
@@ -181,7 +231,7 @@ class Service:
         cancel: CancelCheck = never_cancelled,
     ) -> TranscriptionRun:
         """Start a transcription; the model lease is held until the events are exhausted."""
-        opts = options or TranscribeOptions()
+        opts = self._with_defaults(options or TranscribeOptions())
         entry = self.resolve_asr(model)
         clip = self.load_audio(audio)
         stack = ExitStack()
@@ -195,6 +245,15 @@ class Service:
         if opts.task == "translate":
             info = replace(info, language="en")
         return TranscriptionRun(info, _events(segments, info, stack), stack)
+
+    def _with_defaults(self, opts: TranscribeOptions) -> TranscribeOptions:
+        """Fill what the caller left to the server's settings."""
+        w = self.settings.whisper
+        return replace(
+            opts,
+            beam_size=opts.beam_size or w.beam_size,
+            batch_size=w.batch_size if opts.batch_size is None else opts.batch_size,
+        )
 
     def transcribe(
         self,
@@ -239,6 +298,36 @@ class Service:
                 param="model",
             )
         return entry
+
+    # --- translation -----------------------------------------------------------------------
+
+    def translate(
+        self,
+        audio: AudioInput,
+        target_language: str,
+        *,
+        model: str | None = None,
+        options: TranscribeOptions | None = None,
+        cancel: CancelCheck = never_cancelled,
+    ) -> Transcript:
+        """Speech translated into ``target_language`` (a code or name), with timestamps.
+
+        English is Whisper's own translate task. Any other language is the transcript
+        translated by the cascade's text LLM, line by line so segments keep their times.
+        ``model`` names the ASR model (e.g. "whisper-1") or a cascade (e.g. "cascade-fast").
+        """
+        target = normalize_language(target_language)
+        named = self.catalog.resolve(model) if model else None
+        if target == "en" and (named is None or named.kind == "asr"):
+            opts = replace(options or TranscribeOptions(), task="translate")
+            return self.transcribe(audio, opts, model=model, cancel=cancel)
+        asr_id = named.id if named and named.kind == "asr" else None
+        cascade = named if named and named.engine == "cascade" else self.resolve_chat(None)
+        if cascade.engine != "cascade":  # e.g. a GPU deployment routing chat to an ALM
+            cascade = self.catalog.resolve("cascade")
+        clip = self.load_audio(audio)
+        with self.manager.lease(cascade.id) as (_, engine):
+            return engine.translate(clip, target, cancel, asr_model=asr_id)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.manager.close()

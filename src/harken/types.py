@@ -105,9 +105,12 @@ class TranscribeOptions:
     # compression-ratio / log-prob guards (OpenAI's ``temperature=0`` means the ladder).
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     word_timestamps: bool = True
-    beam_size: int = 5
+    beam_size: int | None = None  # None: the server's setting (HARKEN_WHISPER__BEAM_SIZE)
     # Silero VAD drops non-speech before decoding: Whisper invents words on noise otherwise.
     vad_filter: bool = True
+    # > 1: decode this many VAD-cut chunks at once (faster-whisper's batched pipeline) for audio
+    # longer than one window; 0 or 1 decodes window after window.
+    batch_size: int | None = None  # None: the server's setting (HARKEN_WHISPER__BATCH_SIZE)
 
     def __post_init__(self) -> None:
         if self.task not in ("transcribe", "translate"):
@@ -117,7 +120,9 @@ class TranscribeOptions:
         for t in self.temperature:
             if not 0.0 <= t <= 1.0:
                 raise ValueError(f"temperature must be between 0 and 1, got {t}.")
-        if self.beam_size < 1:
+        if self.batch_size is not None and self.batch_size < 0:
+            raise ValueError(f"batch_size must be 0 or more, got {self.batch_size}.")
+        if self.beam_size is not None and self.beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {self.beam_size}.")
 
 

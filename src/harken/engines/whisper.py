@@ -71,6 +71,7 @@ class WhisperEngine:
             num_workers=num_workers,
             local_files_only=True,
         )
+        self._pipeline: Any = None
         multilingual = self.model.model.is_multilingual
         self.caps = TranscriberCaps(
             languages=frozenset(languages) if languages else None,
@@ -84,11 +85,10 @@ class WhisperEngine:
         self, audio: Audio, opts: TranscribeOptions, cancel: CancelCheck = never_cancelled
     ) -> tuple[Iterator[Segment], TranscriptInfo]:
         """Transcribe or translate; segments are decoded lazily, one window at a time."""
-        segments, info = self.model.transcribe(
-            audio.samples,
+        common: dict[str, Any] = dict(
             language=opts.language,
             task=opts.task,
-            beam_size=opts.beam_size,
+            beam_size=opts.beam_size or 1,
             temperature=list(opts.temperature),
             initial_prompt=opts.prompt or None,
             word_timestamps=opts.word_timestamps,
@@ -96,10 +96,21 @@ class WhisperEngine:
             compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
             log_prob_threshold=LOG_PROB_THRESHOLD,
             no_speech_threshold=NO_SPEECH_THRESHOLD,
-            hallucination_silence_threshold=(
-                HALLUCINATION_SILENCE_S if opts.word_timestamps else None
-            ),
         )
+        if (opts.batch_size or 0) > 1 and audio.duration_s > WINDOW_S:
+            # Speech chunks cut by Silero VAD at pauses, decoded side by side; chunks do not
+            # overlap, so no word is decoded twice at a seam.
+            segments, info = self._batched().transcribe(
+                audio.samples, batch_size=opts.batch_size, **common
+            )
+        else:
+            segments, info = self.model.transcribe(
+                audio.samples,
+                hallucination_silence_threshold=(
+                    HALLUCINATION_SILENCE_S if opts.word_timestamps else None
+                ),
+                **common,
+            )
         probs = tuple(
             (code, float(p)) for code, p in (info.all_language_probs or [])[:TOP_LANGUAGES]
         )
@@ -113,7 +124,15 @@ class WhisperEngine:
         )
         return _convert(segments, info.language, cancel), meta
 
+    def _batched(self) -> Any:
+        if self._pipeline is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._pipeline = BatchedInferencePipeline(self.model)
+        return self._pipeline
+
     def close(self) -> None:
+        self._pipeline = None
         del self.model
 
 

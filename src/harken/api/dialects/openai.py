@@ -134,7 +134,7 @@ def _granularities(form: FormData) -> set[str]:
 
 
 async def parse_transcription(
-    form: FormData, *, task: str, beam_size: int, max_upload_bytes: int
+    form: FormData, *, task: str, max_upload_bytes: int
 ) -> TranscriptionRequest:
     """Form fields to a canonical request. For translations ``language`` is the target."""
     upload = form.get("file")
@@ -167,7 +167,6 @@ async def parse_transcription(
         prompt=_field(form, "prompt"),
         temperature=_temperature(form),
         word_timestamps=words,
-        beam_size=beam_size,
     )
     return TranscriptionRequest(
         data=data,
