@@ -64,13 +64,22 @@ def test_digital_silence_between_two_copies_is_a_gap(jfk: np.ndarray) -> None:
     assert any(g.start_s <= 11.0 and g.end_s >= 14.0 and g.duration_s < 4.0 for g in gaps)
 
 
-@pytest.mark.parametrize("rate_hz", [8_000, 44_100])
-def test_other_rates_give_the_same_spans(jfk: np.ndarray, rate_hz: int) -> None:
-    at_16k = speech_spans(jfk)
-    other = speech_spans(soxr.resample(jfk, RATE_HZ, rate_hz), rate_hz)
-    assert len(other) == len(at_16k)
-    for a, b in zip(at_16k, other):
-        assert abs(a.start_s - b.start_s) < 0.15 and abs(a.end_s - b.end_s) < 0.15
+def speech_mask(spans: list[Span], duration_s: float) -> np.ndarray:
+    """Speech or not per 10 ms."""
+    times_s = np.arange(0.0, duration_s, 0.01)
+    return np.any([(times_s >= s.start_s) & (times_s < s.end_s) for s in spans], axis=0)
+
+
+@pytest.mark.parametrize("rate_hz", [8_000, 22_050, 44_100])
+def test_other_rates_find_the_same_speech(jfk: np.ndarray, rate_hz: int) -> None:
+    duration_s = len(jfk) / RATE_HZ
+    at_16k = speech_mask(speech_spans(jfk), duration_s)
+    other_spans = speech_spans(soxr.resample(jfk, RATE_HZ, rate_hz), rate_hz)
+    assert_well_formed(other_spans, duration_s)
+    other = speech_mask(other_spans, duration_s)
+    # Up-sampling changes nothing Silero hears; 8 kHz loses the top half of the band.
+    least_agreement = 0.8 if rate_hz < RATE_HZ else 0.97
+    assert np.sum(at_16k & other) / np.sum(at_16k | other) >= least_agreement
 
 
 def test_options_change_the_spans(jfk: np.ndarray) -> None:
