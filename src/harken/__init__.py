@@ -1,7 +1,7 @@
 """harken: self-hosted audio understanding (transcription, translation, reasoning over audio)."""
 
 from .config import Settings
-from .library import transcribe
+from .library import chat, transcribe
 from .service import Service
 from .types import Audio, Segment, TranscribeOptions, Transcript, Word
 
@@ -13,6 +13,7 @@ __all__ = [
     "TranscribeOptions",
     "Transcript",
     "Word",
+    "chat",
     "transcribe",
 ]
 __version__ = "0.1.0"

@@ -13,16 +13,30 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..config import Settings
 from ..errors import HarkenError, InvalidRequest, ModelNotFound, Unauthorized
-from ..service import CancelToken, Service
+from ..languages import normalize_language
+from ..service import CancelToken, ChatRun, Service
+from ..types import Audio, ChatRequest
+from .dialects import bedrock
+from .dialects import chat as chatwire
 from .dialects import openai as oai
+from .dialects import sambanova
+from .jobs import jobs_router
 from .streaming import Inflight, iterate_in_thread, run_in_thread
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset({"/health"})
+BEDROCK_PREFIX = "/model/"  # Bedrock runtime paths; every other path speaks OpenAI's envelope
+
+
+def error_response(path: str, exc: HarkenError) -> Response:
+    """The one place that picks a dialect's error envelope, by the path that was called."""
+    if path.startswith(BEDROCK_PREFIX):
+        return bedrock.error_response(exc)
+    return oai.error_response(exc)
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
@@ -42,6 +56,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.state.settings = settings
     _install_errors(app)
     _install_auth(app, settings.api_keys)
+    app.include_router(jobs_router(service, settings))  # /v1/audio/jobs and its workers
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -61,7 +76,6 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         req = await oai.parse_transcription(
             form,
             task=task,
-            beam_size=settings.whisper.beam_size,
             max_upload_bytes=settings.limits.max_upload_bytes,
         )
         token = CancelToken()
@@ -85,15 +99,111 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         transcript = await run_in_thread(run.collect, request, token, executor, inflight)
         return oai.transcript_response(transcript, req)
 
+    def load_audio(value: Any, param: str, format_hint: str | None) -> Audio:
+        # A JSON body only ever holds strings here; the loader never opens a path.
+        return service.load_inline_audio(value, param=param, format_hint=format_hint)
+
+    async def start_chat(
+        request: Request, parse: Callable[[dict[str, Any]], chatwire.ChatDraft]
+    ) -> tuple[chatwire.ChatDraft, ChatRequest, ChatRun, CancelToken]:
+        """Read, parse and decode in a worker thread, then start the engine; returns the run."""
+        raw = await chatwire.read_json(request, settings.limits.max_upload_bytes)
+        token = CancelToken()
+
+        def work() -> tuple[chatwire.ChatDraft, ChatRequest, ChatRun]:
+            draft = parse(chatwire.load_body(raw))
+            service.resolve_chat(draft.model)  # an unknown model fails before audio is decoded
+            req = draft.build(load_audio)
+            return draft, req, service.chat_stream(req, cancel=token.check)
+
+        draft, req, run = await run_in_thread(work, request, token, executor, inflight)
+        return draft, req, run, token
+
+    def events_of(run: ChatRun, token: CancelToken) -> AsyncIterator[Any]:
+        return iterate_in_thread(run.iter_events, token, executor, inflight)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        draft, req, run, token = await start_chat(request, chatwire.parse_chat_completions)
+        if req.stream:
+            body = chatwire.completion_sse(events_of(run, token), model=run.model,
+                                           include_usage=req.include_usage, usage_in_final=False)
+            return _sse(body, run.model)
+        result = await run_in_thread(run.collect, request, token, executor, inflight)
+        return JSONResponse(chatwire.completion_body(result), headers={"x-harken-model": run.model})
+
+    @app.post("/v1/audio/reasoning")
+    async def reasoning(request: Request) -> Response:
+        draft, req, run, token = await start_chat(request, sambanova.parse_reasoning)
+        if req.stream:
+            body = chatwire.completion_sse(events_of(run, token), model=run.model,
+                                           include_usage=req.include_usage, usage_in_final=True)
+            return _sse(body, run.model)
+        result = await run_in_thread(run.collect, request, token, executor, inflight)
+        return sambanova.reasoning_response(result, draft.response_format)
+
+    @app.post("/model/{model_id:path}/invoke")
+    async def invoke(request: Request, model_id: str) -> Response:
+        started = time.monotonic()
+        _, _, run, token = await start_chat(request, lambda b: bedrock.parse_invoke(b, model_id))
+        result = await run_in_thread(run.collect, request, token, executor, inflight)
+        return bedrock.invoke_response(result, started)
+
+    @app.post("/model/{model_id:path}/invoke-with-response-stream")
+    async def invoke_stream(request: Request, model_id: str) -> Response:
+        started = time.monotonic()
+        _, _, run, token = await start_chat(request, lambda b: bedrock.parse_invoke(b, model_id))
+        body = bedrock.invoke_stream(events_of(run, token), model=run.model, started=started)
+        return StreamingResponse(body, media_type=bedrock.EVENTSTREAM,
+                                 headers=bedrock.stream_headers(run.model))
+
+    @app.post("/model/{model_id:path}/converse")
+    async def converse(request: Request, model_id: str) -> Response:
+        started = time.monotonic()
+        _, _, run, token = await start_chat(request, lambda b: bedrock.parse_converse(b, model_id))
+        result = await run_in_thread(run.collect, request, token, executor, inflight)
+        return bedrock.converse_response(result, started)
+
+    @app.post("/model/{model_id:path}/converse-stream")
+    async def converse_stream(request: Request, model_id: str) -> Response:
+        started = time.monotonic()
+        _, _, run, token = await start_chat(request, lambda b: bedrock.parse_converse(b, model_id))
+        body = bedrock.converse_stream(events_of(run, token), started=started)
+        return StreamingResponse(body, media_type=bedrock.EVENTSTREAM,
+                                 headers=bedrock.stream_headers(run.model))
+
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request) -> Response:
         return await transcription(request, "transcribe")
 
     @app.post("/v1/audio/translations")
     async def translations(request: Request) -> Response:
-        return await transcription(request, "translate")
+        form = await oai.read_form(request, settings.limits.max_upload_bytes)
+        target = form.get("language")
+        code = normalize_language(target) if isinstance(target, str) and target.strip() else None
+        # SambaNova's ``language`` is the target; Whisper alone reaches English only, so any
+        # other target goes to Service.translate (the transcript translated by a text LLM).
+        if code in (None, "en"):
+            return await transcription(request, "translate")
+        req = await oai.parse_transcription(
+            form, task="transcribe",
+            max_upload_bytes=settings.limits.max_upload_bytes,
+        )  # fmt: skip
+        token = CancelToken()
+        transcript = await run_in_thread(
+            lambda: service.translate(
+                req.data, target_language=code, model=req.model, cancel=token.check
+            ),
+            request, token, executor, inflight,
+        )  # fmt: skip
+        return oai.transcript_response(transcript, req)
 
     return app
+
+
+def _sse(body: AsyncIterator[bytes], model: str) -> StreamingResponse:
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"x-harken-model": model, "cache-control": "no-cache"})
 
 
 def _model_cards(service: Service) -> list[dict[str, Any]]:
@@ -117,11 +227,12 @@ def _install_errors(app: FastAPI) -> None:
     async def harken_error(request: Request, exc: HarkenError) -> Response:
         if exc.status_code >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-        return oai.error_response(exc)
+        return error_response(request.url.path, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return oai.error_response(InvalidRequest(f"invalid request: {exc.errors()}"))
+        err = InvalidRequest(f"invalid request: {exc.errors()}")
+        return error_response(request.url.path, err)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -133,12 +244,13 @@ def _install_errors(app: FastAPI) -> None:
             err.status_code = exc.status_code
             err.code = "http_error"
             err.type = "invalid_request_error"
-        return oai.error_response(err)
+        return error_response(request.url.path, err)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return oai.error_response(HarkenError(f"internal error: {type(exc).__name__}: {exc}"))
+        err = HarkenError(f"internal error: {type(exc).__name__}: {exc}")
+        return error_response(request.url.path, err)
 
 
 def _install_auth(app: FastAPI, keys: list[str]) -> None:
@@ -159,10 +271,11 @@ def _install_auth(app: FastAPI, keys: list[str]) -> None:
         ok = False
         for key in encoded:
             ok |= hmac.compare_digest(given, key)
+        # SigV4 signatures (Authorization: AWS4-HMAC-SHA256 ...) are not verified: with keys
+        # configured, Bedrock clients authenticate with a bearer key (AWS_BEARER_TOKEN_BEDROCK).
         if not ok:
-            return oai.error_response(
-                Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'.")
-            )
+            err = Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'.")
+            return error_response(request.url.path, err)
         return await call_next(request)
 
 
