@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +43,39 @@ class LLMSettings(BaseModel):
     memo_capacity: int = 64
 
 
+class JobSettings(BaseModel):
+    """Async jobs (``/v1/audio/jobs``): their own worker pool, apart from the request pool."""
+
+    workers: int = 1
+    # Directories whose files a job may name as ``url=file:///...``; empty refuses every path.
+    allowed_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # A job interrupted by a restart runs again from the start, at most this many times in all.
+    max_attempts: int = 3
+    webhook_timeout_s: float = 5.0
+    webhook_retries: int = 2
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p) for p in value.split(":") if p.strip()]
+        return value
+
+
+class RemoteModel(BaseModel):
+    """A model served by OpenAI-compatible upstreams (e.g. a vLLM cluster); see docs/scaling.md."""
+
+    urls: list[str] = Field(min_length=1)  # base URLs, with or without a trailing /v1
+    api_key: str | None = None
+    upstream_model: str  # the model name sent upstream
+    kind: Literal["asr", "chat"] = "asr"
+    window_s: float = Field(default=30.0, gt=1.0)  # the upstream model's audio window
+    max_concurrency: int = Field(default=8, ge=1)  # requests in flight to the upstreams at once
+    timeout_s: float = Field(default=300.0, gt=0.0)  # per upstream request
+    cooldown_s: float = Field(default=5.0, ge=0.0)  # before a failed upstream is probed again
+    description: str = ""
+
+
 class Settings(BaseSettings):
     """Everything configurable. Nested sections use ``__``: ``HARKEN_LIMITS__MAX_DURATION_S``."""
 
@@ -76,6 +109,9 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     whisper: WhisperSettings = Field(default_factory=WhisperSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    # Catalog entries served by upstream servers, by model id: JSON in HARKEN_REMOTE_MODELS.
+    remote_models: dict[str, RemoteModel] = Field(default_factory=dict)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         token = CancelToken()
         run = await run_in_thread(
             lambda: service.transcribe_stream(
-                req.data, req.options, model=req.model, cancel=token.check
+                req.data, req.options, model=req.model, cancel=token.check,
+                intelligence=req.intelligence,
             ),
             request,
             token,
