@@ -17,7 +17,16 @@ from .engines.base import CancelCheck, Transcriber, never_cancelled
 from .engines.cascade import AudioMemo
 from .errors import Cancelled, InvalidRequest
 from .languages import language_name, normalize_language
-from .models.catalog import Catalog, ModelEntry, default_catalog
+from .intelligence import (
+    IntelligenceOptions,
+    Prepared,
+    check_engine,
+    detector_for,
+    enrich,
+    prepare,
+)
+from .longform import open_audio, transcribe_long
+from .models.catalog import Catalog, ModelEntry, default_catalog, remote_entry
 from .models.manager import ModelManager
 from .models.store import ModelStore
 from .types import (
@@ -83,24 +92,31 @@ class TranscriptionRun(_Run):
     def __init__(self, info: TranscriptInfo, events: Iterator[Event], lease: ExitStack) -> None:
         super().__init__(events, lease)
         self.info = info
+        # Applied to the collected transcript: requested audio intelligence (speakers, ...).
+        self.finish: Callable[[Transcript], Transcript] | None = None
 
     def collect(self, on_progress: Callable[[Progress], None] | None = None) -> Transcript:
         segments = []
+        duration_s = self.info.duration_s  # long audio: the header's figure until decoded
         for event in self.iter_events():
             if isinstance(event, SegmentDone):
                 segments.append(event.segment)
             elif isinstance(event, Progress) and on_progress is not None:
                 on_progress(event)
+            elif isinstance(event, Usage):
+                duration_s = event.audio_s
         text = "".join(s.text for s in segments).strip()
-        return Transcript(
+        transcript = Transcript(
             text=text,
             language=self.info.language,
             language_probability=self.info.language_probability,
-            duration_s=self.info.duration_s,
+            duration_s=duration_s,
             segments=tuple(segments),
             task=self.info.task,
             model=self.info.model,
+            language_probs=self.info.language_probs,
         )
+        return transcript if self.finish is None else self.finish(transcript)
 
 
 def _load_llm(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
@@ -115,7 +131,7 @@ def _load_llm(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
         return LlamaEngine(
             model_path,
             name=entry.id,
-            n_ctx=int(entry.options.get("n_ctx", settings.llm.n_ctx)),  # type: ignore[call-overload]
+            n_ctx=int(str(entry.options.get("n_ctx", settings.llm.n_ctx))),
             n_threads=settings.llm.n_threads or None,
             chat_format=str(chat_format) if chat_format else None,
         )
@@ -144,6 +160,12 @@ def _load_cascade(service: Service) -> Callable[[ModelEntry, Path], Any]:
     return load
 
 
+def _load_alm(entry: ModelEntry, path: Path) -> Any:
+    from .engines.alm import load_alm  # torch and transformers only when an ALM is used
+
+    return load_alm(entry, path)
+
+
 def _load_whisper(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
     def load(entry: ModelEntry, path: Path) -> Any:
         from .engines.whisper import WhisperEngine
@@ -162,6 +184,21 @@ def _load_whisper(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
     return load
 
 
+def _remote_entries(settings: Settings) -> list[ModelEntry]:
+    return [remote_entry(name, cfg.kind, cfg.upstream_model, cfg.description)
+            for name, cfg in settings.remote_models.items()]  # fmt: skip
+
+
+def _load_remote(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
+    def load(entry: ModelEntry, path: Path) -> Any:
+        from .engines.remote import build_remote
+
+        cfg = settings.remote_models[entry.id]
+        return build_remote(entry.id, **cfg.model_dump(exclude={"description"}))
+
+    return load
+
+
 class Service:
     """Everything harken does, as plain method calls (the server is an adapter around it)."""
 
@@ -173,7 +210,7 @@ class Service:
         manager: ModelManager | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.catalog = catalog or default_catalog()
+        self.catalog = catalog or default_catalog(extra=_remote_entries(self.settings))
         # Transcripts and analyses the cascade made, by audio content: shared by every cascade
         # variant, so switching the LLM per request does not run the ASR again.
         self.audio_memo = AudioMemo(self.settings.llm.memo_capacity)
@@ -183,6 +220,8 @@ class Service:
                 "whisper": _load_whisper(self.settings),
                 "llm": _load_llm(self.settings),
                 "cascade": _load_cascade(self),
+                "remote": _load_remote(self.settings),
+                "alm": _load_alm,
             }
             manager = ModelManager(self.catalog, store, loaders)
         self.manager = manager
@@ -214,7 +253,11 @@ class Service:
 
     def resolve_asr(self, model: str | None) -> ModelEntry:
         entry = self.catalog.resolve(model or self.settings.default_asr_model)
-        if entry.kind != "asr":
+        if entry.kind == "alm":  # transcribes natively, unless routed (on CPU: the cascade's ASR)
+            routed = self.resolve_chat(entry.id)
+            entry = routed if routed.kind == "alm" else self.catalog.resolve(
+                str(routed.options.get("asr", self.settings.default_asr_model)))  # fmt: skip
+        if entry.kind != "asr" and entry.kind != "alm":
             raise InvalidRequest(
                 f"model '{entry.id}' is a {entry.kind} model and cannot transcribe; "
                 f"use an ASR model such as '{self.settings.default_asr_model}'.",
@@ -229,22 +272,60 @@ class Service:
         *,
         model: str | None = None,
         cancel: CancelCheck = never_cancelled,
+        intelligence: IntelligenceOptions | None = None,
     ) -> TranscriptionRun:
-        """Start a transcription; the model lease is held until the events are exhausted."""
+        """Start a transcription; the model lease is held until the events are exhausted.
+
+        ``intelligence`` (harken.intelligence) asks for denoising, speakers, languages per
+        segment, sentiment, analysis: applied by ``collect()``, not to the streamed text.
+        """
         opts = self._with_defaults(options or TranscribeOptions())
         entry = self.resolve_asr(model)
-        clip = self.load_audio(audio)
+        prepared: Prepared | None = None
+        if intelligence is not None and intelligence.active:  # needs the whole audio at once
+            prepared = prepare(self.load_audio(audio), intelligence)
+            audio, opts = prepared.audio, intelligence.transcribe_options(opts)
+        reader = open_audio(audio, self.limits)  # decodes as it is read (longform.py)
         stack = ExitStack()
         try:
             _, engine = stack.enter_context(self.manager.lease(entry.id))
             _check_options(entry, engine, opts)
-            segments, info = engine.transcribe(clip, opts, cancel)
+            if intelligence is not None:
+                check_engine(intelligence, engine, entry.id)
+            if reader.longer_than(engine.caps.max_window_s):
+                info, events = transcribe_long(engine, reader, opts, cancel, stack)
+            else:
+                segments, info = engine.transcribe(reader.read_all(), opts, cancel)
+                events = _events(segments, info, stack)
         except BaseException:
             stack.close()
             raise
         if opts.task == "translate":
             info = replace(info, language="en")
-        return TranscriptionRun(info, _events(segments, info, stack), stack)
+        run = TranscriptionRun(info, events, stack)
+        if prepared is not None and intelligence is not None:
+            run.finish = lambda t: self._enrich(t, prepared, intelligence, entry.id, opts, cancel)
+        return run
+
+    def _enrich(
+        self,
+        t: Transcript,
+        prepared: Prepared,
+        intelligence: IntelligenceOptions,
+        model_id: str,
+        opts: TranscribeOptions,
+        cancel: CancelCheck,
+    ) -> Transcript:
+        if not intelligence.segment_languages:
+            return enrich(t, prepared, intelligence)
+        with self.manager.lease(model_id) as (_, engine):  # language ID runs on the ASR model
+
+            def redecode(clip: Audio, language: str) -> list[Any]:
+                return list(engine.transcribe(clip, replace(opts, language=language), cancel)[0])
+
+            # A language the caller named is kept; otherwise parts in another are decoded again.
+            again = redecode if opts.language is None and opts.task == "transcribe" else None
+            return enrich(t, prepared, intelligence, detector_for(engine), again)
 
     def _with_defaults(self, opts: TranscribeOptions) -> TranscribeOptions:
         """Fill what the caller left to the server's settings."""
@@ -262,8 +343,11 @@ class Service:
         *,
         model: str | None = None,
         cancel: CancelCheck = never_cancelled,
+        intelligence: IntelligenceOptions | None = None,
     ) -> Transcript:
-        return self.transcribe_stream(audio, options, model=model, cancel=cancel).collect()
+        return self.transcribe_stream(
+            audio, options, model=model, cancel=cancel, intelligence=intelligence
+        ).collect()
 
     # --- chat ---------------------------------------------------------------------------------
 
@@ -288,7 +372,8 @@ class Service:
         """The entry that will answer: the named one, or what configuration routes it to."""
         entry = self.catalog.resolve(model or self.settings.default_chat_model)
         routes = {k.lower(): v for k, v in self.settings.serve_with.items()}
-        target = routes.get(entry.id.lower())
+        # A route may name the model by id or by the alias the caller used.
+        target = routes.get(entry.id.lower()) or routes.get((model or "").strip().lower())
         if target:
             entry = self.catalog.resolve(target)
         if entry.kind not in ("chat", "alm"):
@@ -327,7 +412,8 @@ class Service:
             cascade = self.catalog.resolve("cascade")
         clip = self.load_audio(audio)
         with self.manager.lease(cascade.id) as (_, engine):
-            return engine.translate(clip, target, cancel, asr_model=asr_id)  # type: ignore[attr-defined]
+            cascade_engine: Any = engine  # a CascadeEngine: the only engine that translates so
+            return cascade_engine.translate(clip, target, cancel, asr_model=asr_id)
 
     def close(self) -> None:
         self.manager.close()

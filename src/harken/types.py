@@ -6,9 +6,14 @@ Times are seconds as floats named ``*_s``; sample counts ``*_samples``; rates ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # the audio-intelligence results a transcript may carry (harken.intelligence)
+    from .audio.analyze import AudioAnalysis
+    from .audio.enhance import Enhancement
+    from .audio.sentiment import Sentiment
 
 SAMPLE_RATE_HZ = 16_000  # every engine sees 16 kHz mono float32
 BYTES_PER_SAMPLE = 4  # float32
@@ -64,6 +69,10 @@ class Segment:
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
+    # Set on request by harken.intelligence: this segment's own language candidates (best
+    # first, ISO-639-1 codes) and its text's sentiment.
+    language_probs: tuple[tuple[str, float], ...] = ()
+    sentiment: Sentiment | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,12 @@ class Transcript:
     segments: tuple[Segment, ...]
     task: Task = "transcribe"
     model: str = ""
+    # Top language candidates for the file, most likely first: (code, probability).
+    language_probs: tuple[tuple[str, float], ...] = ()
+    # Set on request by harken.intelligence (None when not asked for).
+    analysis: AudioAnalysis | None = None  # of the audio as uploaded, before any denoising
+    enhancement: Enhancement | None = None  # what denoising did
+    sentiment: Sentiment | None = None  # overall, duration-weighted
 
     @property
     def words(self) -> tuple[Word, ...]:

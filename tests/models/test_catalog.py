@@ -30,8 +30,9 @@ def test_unknown_model_lists_every_id() -> None:
     with pytest.raises(ModelNotFound) as info:
         default_catalog().resolve("whisper-huge")
     assert info.value.message == (
-        "model 'whisper-huge' does not exist; available: qwen2.5-coder-0.5b-instruct, "
-        "qwen2.5-coder-1.5b-instruct, whisper-base, whisper-tiny.en"
+        "model 'whisper-huge' does not exist; available: Qwen2-Audio-7B-Instruct, cascade, "
+        "cascade-fast, qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct, "
+        "voxtral-mini-3b-2507, voxtral-small-24b-2507, whisper-base, whisper-tiny.en"
     )
     assert info.value.param == "model"
     assert info.value.status_code == 404
@@ -45,6 +46,9 @@ def test_configured_aliases_resolve_and_are_listed() -> None:
     assert catalog.resolve("fast-llm").id == "qwen2.5-coder-0.5b-instruct"
     assert catalog.aliases() == {
         "whisper-1": "whisper-base",
+        "mistral.voxtral-mini-3b-2507": "voxtral-mini-3b-2507",
+        "voxtral-mini-latest": "voxtral-mini-3b-2507",
+        "mistral.voxtral-small-24b-2507": "voxtral-small-24b-2507",
         "gpt-4o-transcribe": "whisper-base",
         "Fast-LLM": "qwen2.5-coder-0.5b-instruct",
     }

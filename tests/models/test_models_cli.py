@@ -40,6 +40,11 @@ def test_list_models_table(tmp_path: Path, split_model: SplitModel) -> None:
         "whisper-tiny.en",
         "qwen2.5-coder-1.5b-instruct",
         "qwen2.5-coder-0.5b-instruct",
+        "cascade",
+        "cascade-fast",
+        "Qwen2-Audio-7B-Instruct",
+        "voxtral-mini-3b-2507",
+        "voxtral-small-24b-2507",
         "test-split",
     ]
     assert rows["whisper-base"].split() == [

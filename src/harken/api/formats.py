@@ -7,11 +7,17 @@ dialects (OpenAI, SambaNova) and the Python library share one definition of each
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from harken.audio.analyze import describe
 from harken.errors import InvalidRequest
 from harken.languages import language_name
 from harken.types import Segment, Transcript, Word
+
+if TYPE_CHECKING:
+    from harken.audio.sentiment import Sentiment
+    from harken.audio.vad import Span
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 
@@ -98,6 +104,83 @@ def _verbose_segment(s: Segment) -> dict[str, Any]:
     }
     if s.speaker is not None:
         out["speaker"] = s.speaker
+    if s.language_probs:  # set only when per-segment language ID was asked for
+        out["language"] = language_name(s.language) if s.language else ""
+        out["language_probabilities"] = _probabilities(s.language_probs)
+    if s.sentiment is not None:
+        out["sentiment"] = _sentiment(s.sentiment)
+    return out
+
+
+def _probabilities(probs: tuple[tuple[str, float], ...]) -> list[dict[str, Any]]:
+    # Codes (ISO-639-1, what the ``language`` field accepts), best first.
+    return [{"language": code, "probability": round(p, 4)} for code, p in probs]
+
+
+def _sentiment(s: Sentiment) -> dict[str, Any]:
+    return {
+        "label": s.label,
+        "compound": round(s.compound, 4),
+        "positive": round(s.positive, 4),
+        "neutral": round(s.neutral, 4),
+        "negative": round(s.negative, 4),
+    }
+
+
+def _spans(spans: Sequence[Span]) -> list[dict[str, Any]]:
+    return [{"start": _round_s(s.start_s), "end": _round_s(s.end_s)} for s in spans]
+
+
+def _db(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _analysis(t: Transcript) -> dict[str, Any]:
+    """The ``analysis`` object: AudioAnalysis fields and the denoising report."""
+    out: dict[str, Any] = {}
+    if (a := t.analysis) is not None:
+        out.update(
+            duration=_round_s(a.duration_s),
+            speech_ratio=round(a.speech_ratio, 4),
+            speech_seconds=_round_s(a.speech_s),
+            speech_spans=_spans(a.speech_spans),
+            silence_spans=_spans(a.silence_spans),
+            sounds=[
+                {"start": _round_s(s.start_s), "end": _round_s(s.end_s), "kind": s.kind,
+                 "description": s.description}
+                for s in a.sounds
+            ],  # fmt: skip
+            loudness_dbfs=_db(a.loudness_dbfs),
+            peak_dbfs=_db(a.peak_dbfs),
+            noise_floor_dbfs=_db(a.noise_floor_dbfs),
+            snr_db=_db(a.snr_db),
+            clipping_ratio=round(a.clipping_ratio, 6),
+            description=describe(a),
+        )
+    if (e := t.enhancement) is not None:
+        out["denoise"] = {
+            "method": e.method,
+            "snr_before_db": _db(e.snr_before_db),
+            "snr_after_db": _db(e.snr_after_db),
+        }
+    return out
+
+
+def _intelligence(t: Transcript) -> dict[str, Any]:
+    """Top-level keys added when audio intelligence ran (none for a plain transcription)."""
+    out: dict[str, Any] = {}
+    if t.language_probs:
+        out["language_probabilities"] = _probabilities(t.language_probs)
+    if t.sentiment is not None:
+        out["sentiment"] = _sentiment(t.sentiment)
+    speakers: dict[str, float] = {}  # diarized: each speaker's segment time, first heard first
+    for s in t.segments:
+        if s.speaker is not None:
+            speakers[s.speaker] = speakers.get(s.speaker, 0.0) + s.end_s - s.start_s
+    if speakers:
+        out["speakers"] = [{"speaker": k, "seconds": _round_s(v)} for k, v in speakers.items()]
+    if t.analysis is not None or t.enhancement is not None:
+        out["analysis"] = _analysis(t)
     return out
 
 
@@ -129,6 +212,7 @@ def to_verbose_json(t: Transcript, *, words: bool, segments: bool = True) -> dic
         out["segments"] = [_verbose_segment(s) for s in t.segments]
     if words:
         out["words"] = [_verbose_word(w) for w in t.words]
+    out.update(_intelligence(t))
     out["usage"] = _usage(t)
     return out
 
@@ -154,6 +238,7 @@ def to_diarized_json(t: Transcript) -> dict[str, Any]:
             }
             for s in t.segments
         ],
+        **_intelligence(t),
         "usage": _usage(t),
     }
 

@@ -14,8 +14,10 @@ from typing import Literal
 
 from ..errors import ModelNotFound
 
-Kind = Literal["asr", "llm", "alm"]
-KINDS: tuple[str, ...] = ("asr", "llm", "alm")
+# asr: speech to text; llm: text only; alm: an audio-language model; chat: answers about audio
+# by combining other models (the cascade).
+Kind = Literal["asr", "llm", "alm", "chat"]
+KINDS: tuple[str, ...] = ("asr", "llm", "alm", "chat")
 ENGINES: tuple[str, ...] = ("whisper", "llm", "alm", "cascade", "remote")
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -280,14 +282,86 @@ _QWEN_CODER_0_5B = ModelEntry(
     options={"chat_format": "chatml"},
 )
 
+# The cascade has no weights of its own: it leases the models named in its options.
+_CASCADE = ModelEntry(
+    id="cascade",
+    kind="chat",
+    engine="cascade",
+    description="Whisper + audio analysis + a text LLM: reasoning over audio on a CPU",
+    licence="Apache-2.0",
+    default=True,
+    options={"asr": "whisper-base", "llm": "qwen2.5-coder-1.5b-instruct"},
+)
+
+_CASCADE_FAST = ModelEntry(
+    id="cascade-fast",
+    kind="chat",
+    engine="cascade",
+    description="The cascade with the 0.5B LLM: about three times faster, weaker answers",
+    licence="Apache-2.0",
+    options={"asr": "whisper-base", "llm": "qwen2.5-coder-0.5b-instruct"},
+)
+
+# Audio-language models, served natively by the ``alm`` engine where their weights are present
+# (a local directory or the hub); no registry here carries them, so no files are pinned, and
+# ``Settings.serve_with`` routes them to the cascade on the CPU default.
+_QWEN2_AUDIO = ModelEntry(
+    id="Qwen2-Audio-7B-Instruct",
+    kind="alm",
+    engine="alm",
+    description="Qwen2-Audio 7B Instruct (transformers)",
+    licence="Apache-2.0",
+    hf_repo="Qwen/Qwen2-Audio-7B-Instruct",
+)
+
+_VOXTRAL_MINI = ModelEntry(
+    id="voxtral-mini-3b-2507",
+    kind="alm",
+    engine="alm",
+    description="Voxtral Mini 3B (2507), Mistral's audio-language model (transformers)",
+    licence="Apache-2.0",
+    aliases=("mistral.voxtral-mini-3b-2507", "voxtral-mini-latest"),
+    hf_repo="mistralai/Voxtral-Mini-3B-2507",
+    languages=("en", "es", "fr", "pt", "hi", "de", "nl", "it"),
+)
+
+_VOXTRAL_SMALL = ModelEntry(
+    id="voxtral-small-24b-2507",
+    kind="alm",
+    engine="alm",
+    description="Voxtral Small 24B (2507), Mistral's audio-language model (transformers)",
+    licence="Apache-2.0",
+    aliases=("mistral.voxtral-small-24b-2507",),
+    hf_repo="mistralai/Voxtral-Small-24B-2507",
+    languages=("en", "es", "fr", "pt", "hi", "de", "nl", "it"),
+)
+
 DEFAULT_ENTRIES: tuple[ModelEntry, ...] = (
     _WHISPER_BASE,
     _WHISPER_TINY_EN,
     _QWEN_CODER_1_5B,
     _QWEN_CODER_0_5B,
+    _CASCADE,
+    _CASCADE_FAST,
+    _QWEN2_AUDIO,
+    _VOXTRAL_MINI,
+    _VOXTRAL_SMALL,
 )
 
 
-def default_catalog(aliases: Mapping[str, str] | None = None) -> Catalog:
-    """The models harken ships knowledge of, plus any configured aliases."""
-    return Catalog(DEFAULT_ENTRIES, aliases)
+def remote_entry(name: str, kind: Kind, upstream_model: str, description: str = "") -> ModelEntry:
+    """A model served by upstream servers (``Settings.remote_models``): no files, engine remote."""
+    return ModelEntry(
+        id=name,
+        kind=kind,
+        engine="remote",
+        description=description or f"{upstream_model} on OpenAI-compatible upstream servers",
+        licence="upstream's",
+    )
+
+
+def default_catalog(
+    aliases: Mapping[str, str] | None = None, extra: Iterable[ModelEntry] = ()
+) -> Catalog:
+    """The models harken ships knowledge of, plus configured ones (``extra``) and aliases."""
+    return Catalog((*DEFAULT_ENTRIES, *extra), aliases)

@@ -13,7 +13,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ...audio.diarize import SpeakerCount
 from ...errors import HarkenError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from ...intelligence import IntelligenceOptions
 from ...languages import normalize_language
 from ...types import Event, SegmentDone, TranscribeOptions, Transcript, Usage
 from ..formats import FORMATS, encode_transcript
@@ -48,6 +50,7 @@ class TranscriptionRequest:
     segments: bool
     stream: bool
     include_usage: bool
+    intelligence: IntelligenceOptions = IntelligenceOptions()
 
 
 async def read_form(request: Request, max_upload_bytes: int) -> FormData:
@@ -178,7 +181,55 @@ async def parse_transcription(
         segments="segment" in grains,
         stream=_bool(form, "stream"),
         include_usage=_include_usage(form),
+        intelligence=_intelligence(form, fmt),
     )
+
+
+# ``include[]`` values: OpenAI's own ``logprobs`` (accepted; Whisper's are not sent) and the
+# audio-intelligence extras, each also a boolean field of its own name (``analysis=true``).
+INCLUDES = ("logprobs", "analysis", "sentiment", "segment_languages", "speakers")
+FLAGS = ("analysis", "denoise", "diarize", "sentiment", "segment_languages")
+
+
+def _intelligence(form: FormData, fmt: str) -> IntelligenceOptions:
+    """``include[]``, the boolean fields and the speaker counts, checked here."""
+    values = form.getlist("include[]") + form.getlist("include")
+    included = {str(v).strip() for v in values if str(v).strip()}
+    if bad := included - set(INCLUDES):
+        raise InvalidRequest(
+            f"include[] takes {', '.join(INCLUDES)}; got {sorted(bad)}.", param="include[]"
+        )
+    on = {name for name in FLAGS if _bool(form, name) or name in included}
+    counts = {name: _count(form, name) for name in ("num_speakers", "min_speakers", "max_speakers")}
+    try:
+        speakers = SpeakerCount(
+            num=counts["num_speakers"],
+            min=counts["min_speakers"] or 1,
+            max=counts["max_speakers"] or max(8, counts["min_speakers"] or 1),
+        )
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param="num_speakers") from None
+    diarize = (
+        "diarize" in on or "speakers" in included or fmt == "diarized_json"
+        or any(v is not None for v in counts.values())
+    )  # fmt: skip
+    return IntelligenceOptions(
+        analysis="analysis" in on,
+        denoise="denoise" in on,
+        diarize=diarize,
+        speakers=speakers,
+        segment_languages="segment_languages" in on,
+        sentiment="sentiment" in on,
+    )
+
+
+def _count(form: FormData, name: str) -> int | None:
+    raw = _field(form, name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise InvalidRequest(f"'{name}' must be a whole number, got '{raw}'.", param=name)
+    return int(raw)
 
 
 def transcript_response(t: Transcript, req: TranscriptionRequest) -> Response:
