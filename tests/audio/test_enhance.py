@@ -65,8 +65,8 @@ def test_white_noise_alone_is_suppressed() -> None:
         return 10 * np.log10(np.mean(noise[RATE_HZ:] ** 2) / max(1e-20, np.mean(out[RATE_HZ:] ** 2)))
 
     assert drop_db(denoise(noise, RATE_HZ, keep_input=0.0)) > 15
-    # 30 % of the input mixed back bounds the drop near 10.5 dB.
-    assert 8 < drop_db(denoise(noise, RATE_HZ)) < 11
+    # 40 % of the input mixed back bounds the drop near 8 dB.
+    assert 6 < drop_db(denoise(noise, RATE_HZ)) < 8.5
 
 
 def test_rejects_bad_keep_input() -> None:

@@ -166,19 +166,19 @@ def _analysis(t: Transcript) -> dict[str, Any]:
     return out
 
 
-def _intelligence(t: Transcript) -> dict[str, Any]:
+def _intelligence(t: Transcript, *, speakers: bool = True) -> dict[str, Any]:
     """Top-level keys added when audio intelligence ran (none for a plain transcription)."""
     out: dict[str, Any] = {}
     if t.language_probs:
         out["language_probabilities"] = _probabilities(t.language_probs)
     if t.sentiment is not None:
         out["sentiment"] = _sentiment(t.sentiment)
-    speakers: dict[str, float] = {}  # diarized: each speaker's segment time, first heard first
+    talk: dict[str, float] = {}  # diarized: each speaker's segment time, first heard first
     for s in t.segments:
-        if s.speaker is not None:
-            speakers[s.speaker] = speakers.get(s.speaker, 0.0) + s.end_s - s.start_s
-    if speakers:
-        out["speakers"] = [{"speaker": k, "seconds": _round_s(v)} for k, v in speakers.items()]
+        if s.speaker is not None and speakers:
+            talk[s.speaker] = talk.get(s.speaker, 0.0) + s.end_s - s.start_s
+    if talk:
+        out["speakers"] = [{"speaker": k, "seconds": _round_s(v)} for k, v in talk.items()]
     if t.analysis is not None or t.enhancement is not None:
         out["analysis"] = _analysis(t)
     return out
@@ -238,7 +238,8 @@ def to_diarized_json(t: Transcript) -> dict[str, Any]:
             }
             for s in t.segments
         ],
-        **_intelligence(t),
+        # OpenAI's shape has the speakers on the segments only.
+        **_intelligence(t, speakers=False),
         "usage": _usage(t),
     }
 
