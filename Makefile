@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# torch first, pinned: anything that depends on torch would otherwise pull a CUDA build.
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[test,llm,alm]'
+	$(PY) -m pip install -e '.[test,llm,alm,enhance,diarize]'
+	$(PY) -m pip install --no-deps Resemblyzer==0.1.4
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,6 +3,7 @@ denoising, sentiment and the analysis on real recordings; segment splitting exac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +161,45 @@ def test_denoise_raises_snr_and_keeps_wer(
 def test_speaker_count_reaches_the_service_options() -> None:
     opts = IntelligenceOptions(diarize=True, speakers=SpeakerCount(num=2))
     assert opts.speakers.num == 2 and np.isfinite(opts.speakers.max)
+
+
+def test_verbose_json_carries_what_was_asked_for() -> None:
+    from dataclasses import replace
+
+    from harken.api.formats import to_diarized_json, to_verbose_json
+    from harken.audio.analyze import analyze
+    from harken.audio.enhance import Enhancement
+    from harken.audio.sentiment import sentiment
+    from harken.audio.vad import Span
+    from harken.types import Transcript
+
+    seg = Segment(0, 0.0, 1.0, " great", speaker="A", language="es",
+                  language_probs=(("es", 0.9), ("pt", 0.05)), sentiment=sentiment("great"))  # fmt: skip
+    tone = (0.1 * np.sin(np.arange(16_000) * 0.1)).astype(np.float32)
+    t = Transcript(
+        " great", "es", 0.9, 1.0, (seg,),
+        language_probs=(("es", 0.9), ("pt", 0.05)),
+        analysis=analyze(tone, 16_000, [Span(0.0, 0.5)]),
+        enhancement=Enhancement("rnnoise", 5.0, 15.0),
+        sentiment=sentiment("great"),
+    )  # fmt: skip
+    out = to_verbose_json(t, words=False)
+    s = out["segments"][0]
+    assert s["language"] == "spanish" and s["speaker"] == "A"
+    assert s["language_probabilities"] == [{"language": "es", "probability": 0.9},
+                                           {"language": "pt", "probability": 0.05}]  # fmt: skip
+    assert s["sentiment"]["label"] == "positive" and out["sentiment"]["label"] == "positive"
+    assert out["speakers"] == [{"speaker": "A", "seconds": 1.0}]
+    a = out["analysis"]
+    assert a["denoise"] == {"method": "rnnoise", "snr_before_db": 5.0, "snr_after_db": 15.0}
+    assert a["speech_spans"] == [{"start": 0.0, "end": 0.5}] and a["speech_ratio"] == 0.5
+    assert "duration 1.0 s" in a["description"]
+    json.dumps(out)  # JSON-ready throughout
+    assert "speakers" not in to_diarized_json(t) and "analysis" in to_diarized_json(t)
+    # Nothing asked for: no new keys.
+    plain = to_verbose_json(replace(t, language_probs=(), analysis=None, enhancement=None,
+                                    sentiment=None, segments=(Segment(0, 0.0, 1.0, " x"),)),
+                            words=False)  # fmt: skip
+    assert set(plain) == {"task", "language", "duration", "text", "segments", "usage"}
+    assert set(plain["segments"][0]) == {"id", "seek", "start", "end", "text", "tokens",
+        "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"}  # fmt: skip

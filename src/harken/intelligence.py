@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .audio.sentiment import overall, sentiment
 from .audio.vad import Span, speech_spans
 from .errors import InvalidRequest
 from .types import SAMPLE_RATE_HZ, Audio, Segment, TranscribeOptions, Transcript, Word
+
+if TYPE_CHECKING:
+    from .audio.enhance import Enhancement
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class Prepared:
     original: Audio
     audio: Audio
     speech: tuple[Span, ...]
-    enhancement: Any = None  # harken.audio.enhance.Enhancement when denoised
+    enhancement: Enhancement | None = None  # when denoised
 
 
 def prepare(audio: Audio, opts: IntelligenceOptions) -> Prepared:
@@ -122,7 +125,11 @@ def _languages(
     detect: Detector,
     redecode: Redecode | None,
 ) -> tuple[Transcript, list[Segment]]:
-    """Language ID on each speech span (the VAD's), then on the segments that fall in them."""
+    """Language ID on each speech span (the VAD's); each segment takes its span's answer.
+
+    Spans, not Whisper's segments, because a segment decoded in the wrong language may be
+    empty or mistimed; the spans are where the speech really is.
+    """
     audio = prepared.audio
     spans = list(prepared.speech)
     found = span_languages(audio.samples, spans, detect, audio.sample_rate_hz)
@@ -206,7 +213,8 @@ def label_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) ->
     out: list[Segment] = []
     for seg in segments:
         if not seg.words:
-            out.append(replace(seg, speaker=_speaker_of(seg.start_s, seg.end_s, starts, ends, turns)))
+            speaker = _speaker_of(seg.start_s, seg.end_s, starts, ends, turns)
+            out.append(replace(seg, speaker=speaker))
             continue
         words = [replace(w, speaker=_speaker_of(w.start_s, w.end_s, starts, ends, turns))
                  for w in seg.words]  # fmt: skip

@@ -40,6 +40,7 @@ SAME_SPEAKER_SIMILARITY = 0.72
 MAX_CLUSTERED_WINDOWS = 600  # past this, cluster a regular subset and assign the rest
 MAX_SPEAKERS = 26  # labels "A" to "Z"
 BATCH_WINDOWS = 64
+MEL_BLOCK_FRAMES = 6000  # one minute of 10 ms frames
 
 _encoder: _Encoder | None = None
 _encoder_lock = threading.Lock()
@@ -225,9 +226,14 @@ def _mel(wav: np.ndarray) -> np.ndarray:
         wav, N_FFT // 2
     )
     count = 1 + (len(padded) - N_FFT) // HOP_SAMPLES
-    frames = padded[np.arange(count)[:, None] * HOP_SAMPLES + np.arange(N_FFT)[None, :]]
-    power = np.abs(np.fft.rfft(frames * _hann(), axis=1)) ** 2
-    return (power @ _mel_filters().T).astype(np.float32)
+    window, filters = _hann(), _mel_filters().T
+    out = np.empty((count, N_MELS), np.float32)
+    # In blocks of MEL_BLOCK_FRAMES: a whole hour's frames at once would take gigabytes.
+    for first in range(0, count, MEL_BLOCK_FRAMES):
+        idx = np.arange(first, min(count, first + MEL_BLOCK_FRAMES))
+        frames = padded[idx[:, None] * HOP_SAMPLES + np.arange(N_FFT)[None, :]]
+        out[idx] = (np.abs(np.fft.rfft(frames * window, axis=1)) ** 2) @ filters
+    return out
 
 
 def _hann() -> np.ndarray:
@@ -256,8 +262,8 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
 def _mel_filters() -> np.ndarray:
     """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40): Slaney-normalised triangles."""
     fft_hz = np.linspace(0, RATE_HZ / 2, 1 + N_FFT // 2)
-    mel_hz = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0],
-                                    _hz_to_mel(np.array([RATE_HZ / 2]))[0], N_MELS + 2))  # fmt: skip
+    top_mel = float(_hz_to_mel(np.array([RATE_HZ / 2]))[0])
+    mel_hz = _mel_to_hz(np.linspace(0.0, top_mel, N_MELS + 2))
     gaps = np.diff(mel_hz)
     ramps = mel_hz[:, None] - fft_hz[None, :]
     lower = -ramps[:-2] / gaps[:-1, None]
@@ -269,12 +275,23 @@ def _mel_filters() -> np.ndarray:
 def weights_path() -> Path:
     """Resemblyzer's ``pretrained.pt``, found without importing its package (librosa et al.)."""
     spec = importlib.util.find_spec("resemblyzer")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependency("resemblyzer", "diarize")
-    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
-    if not path.is_file():
-        raise MissingDependency("resemblyzer (its pretrained.pt)", "diarize")
+    path = None
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+    if path is None or not path.is_file():
+        raise _missing_resemblyzer()
     return path
+
+
+def _missing_resemblyzer() -> MissingDependency:
+    # --no-deps: Resemblyzer declares librosa and webrtcvad (a C build), neither used here.
+    error = MissingDependency("resemblyzer", "diarize")
+    error.message = (
+        "speaker diarization needs Resemblyzer's model; install it with: "
+        "pip install 'harken[diarize]' && pip install --no-deps Resemblyzer==0.1.4"
+    )
+    error.args = (error.message,)
+    return error
 
 
 class _Encoder:

@@ -81,7 +81,9 @@ def span_languages(
     return out
 
 
-def combine(weighted: Sequence[tuple[LanguageProbs, float]], top: int = TOP_LANGUAGES) -> LanguageProbs:
+def combine(
+    weighted: Sequence[tuple[LanguageProbs, float]], top: int = TOP_LANGUAGES
+) -> LanguageProbs:
     """Duration-weighted mean of several stretches' candidates: the file's languages.
 
     A language missing from a stretch's top list counts as 0 there, so the result is a lower
