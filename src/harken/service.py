@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import os
-import threading
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, BinaryIO
 
 from .audio.decode import DecodeLimits, decode_audio, load_audio_input
 from .config import Settings
 from .engines.base import CancelCheck, Transcriber, never_cancelled
 from .engines.cascade import AudioMemo
-from .errors import Cancelled, InvalidRequest
-from .languages import language_name, normalize_language
+from .engines.loaders import engine_loaders, remote_entries
+from .errors import InvalidRequest
 from .intelligence import (
     IntelligenceOptions,
     Prepared,
@@ -25,10 +22,12 @@ from .intelligence import (
     enrich,
     prepare,
 )
+from .languages import language_name, normalize_language
 from .longform import open_audio, transcribe_long
-from .models.catalog import Catalog, ModelEntry, default_catalog, remote_entry
+from .models.catalog import Catalog, ModelEntry, default_catalog
 from .models.manager import ModelManager
 from .models.store import ModelStore
+from .runs import CancelToken, ChatResult, ChatRun, TranscriptionRun
 from .types import (
     Audio,
     ChatRequest,
@@ -36,7 +35,6 @@ from .types import (
     Finished,
     Progress,
     SegmentDone,
-    TextDelta,
     TranscribeOptions,
     Transcript,
     TranscriptInfo,
@@ -44,159 +42,8 @@ from .types import (
 )
 
 AudioInput = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO | Audio
-
-
-class CancelToken:
-    """Set by whoever serves the caller (a client left); checked by the worker between steps."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise Cancelled("the request was cancelled")
-
-
-class _Run:
-    """A started piece of engine work: a lazy event stream holding a model lease.
-
-    The lease is held until the events are exhausted, ``close()`` is called, or the run is
-    garbage-collected (a client that left before the first event must not pin a model).
-    """
-
-    def __init__(self, events: Iterator[Event], lease: ExitStack) -> None:
-        self.events = events
-        self._finalizer = weakref.finalize(self, lease.close)
-
-    def close(self) -> None:
-        self._finalizer()
-
-    def iter_events(self) -> Iterator[Event]:
-        """The events, releasing the model as soon as iteration stops for any reason."""
-        try:
-            yield from self.events
-        finally:
-            self.close()
-
-
-class TranscriptionRun(_Run):
-    """Eager metadata (language, duration) plus the lazy event stream; iterate it once."""
-
-    def __init__(self, info: TranscriptInfo, events: Iterator[Event], lease: ExitStack) -> None:
-        super().__init__(events, lease)
-        self.info = info
-        # Applied to the collected transcript: requested audio intelligence (speakers, ...).
-        self.finish: Callable[[Transcript], Transcript] | None = None
-
-    def collect(self, on_progress: Callable[[Progress], None] | None = None) -> Transcript:
-        segments = []
-        duration_s = self.info.duration_s  # long audio: the header's figure until decoded
-        for event in self.iter_events():
-            if isinstance(event, SegmentDone):
-                segments.append(event.segment)
-            elif isinstance(event, Progress) and on_progress is not None:
-                on_progress(event)
-            elif isinstance(event, Usage):
-                duration_s = event.audio_s
-        text = "".join(s.text for s in segments).strip()
-        transcript = Transcript(
-            text=text,
-            language=self.info.language,
-            language_probability=self.info.language_probability,
-            duration_s=duration_s,
-            segments=tuple(segments),
-            task=self.info.task,
-            model=self.info.model,
-            language_probs=self.info.language_probs,
-        )
-        return transcript if self.finish is None else self.finish(transcript)
-
-
-def _load_llm(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
-    def load(entry: ModelEntry, path: Path) -> Any:
-        from .engines.llm import LlamaEngine
-
-        ggufs = [f.name for f in entry.files if f.name.endswith(".gguf")]
-        model_path = path / ggufs[0] if ggufs else next(iter(sorted(path.glob("*.gguf"))), None)
-        if model_path is None:
-            raise InvalidRequest(f"model '{entry.id}' has no .gguf file in {path}")
-        chat_format = entry.options.get("chat_format")
-        return LlamaEngine(
-            model_path,
-            name=entry.id,
-            n_ctx=int(str(entry.options.get("n_ctx", settings.llm.n_ctx))),
-            n_threads=settings.llm.n_threads or None,
-            chat_format=str(chat_format) if chat_format else None,
-        )
-
-    return load
-
-
-def _load_cascade(service: Service) -> Callable[[ModelEntry, Path], Any]:
-    def load(entry: ModelEntry, path: Path) -> Any:
-        from .engines.cascade import CascadeEngine
-
-        settings = service.settings
-        return CascadeEngine(
-            # Late-bound: the manager is built with this loader, so it does not exist yet here.
-            lambda name: service.manager.lease(name),
-            name=entry.id,
-            asr_model=str(entry.options.get("asr", settings.default_asr_model)),
-            llm_model=str(entry.options.get("llm", "qwen2.5-coder-1.5b-instruct")),
-            memo=service.audio_memo,
-            asr_options=TranscribeOptions(
-                word_timestamps=False, beam_size=settings.whisper.beam_size
-            ),
-            max_audio_s=settings.limits.max_duration_s,
-        )
-
-    return load
-
-
-def _load_alm(entry: ModelEntry, path: Path) -> Any:
-    from .engines.alm import load_alm  # torch and transformers only when an ALM is used
-
-    return load_alm(entry, path)
-
-
-def _load_whisper(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
-    def load(entry: ModelEntry, path: Path) -> Any:
-        from .engines.whisper import WhisperEngine
-
-        w = settings.whisper
-        return WhisperEngine(
-            path,
-            name=entry.id,
-            languages=entry.languages,
-            device=w.device,
-            compute_type=w.compute_type,
-            cpu_threads=w.cpu_threads,
-            num_workers=max(1, settings.workers),
-        )
-
-    return load
-
-
-def _remote_entries(settings: Settings) -> list[ModelEntry]:
-    return [remote_entry(name, cfg.kind, cfg.upstream_model, cfg.description)
-            for name, cfg in settings.remote_models.items()]  # fmt: skip
-
-
-def _load_remote(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
-    def load(entry: ModelEntry, path: Path) -> Any:
-        from .engines.remote import build_remote
-
-        cfg = settings.remote_models[entry.id]
-        return build_remote(entry.id, **cfg.model_dump(exclude={"description"}))
-
-    return load
+# Re-exported: callers take the run types from the service they started the work with.
+__all__ = ["AudioInput", "CancelToken", "ChatResult", "ChatRun", "Service", "TranscriptionRun"]
 
 
 class Service:
@@ -210,20 +57,13 @@ class Service:
         manager: ModelManager | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.catalog = catalog or default_catalog(extra=_remote_entries(self.settings))
+        self.catalog = catalog or default_catalog(extra=remote_entries(self.settings))
         # Transcripts and analyses the cascade made, by audio content: shared by every cascade
         # variant, so switching the LLM per request does not run the ASR again.
         self.audio_memo = AudioMemo(self.settings.llm.memo_capacity)
         if manager is None:
             store = ModelStore.from_settings(self.settings)
-            loaders = {
-                "whisper": _load_whisper(self.settings),
-                "llm": _load_llm(self.settings),
-                "cascade": _load_cascade(self),
-                "remote": _load_remote(self.settings),
-                "alm": _load_alm,
-            }
-            manager = ModelManager(self.catalog, store, loaders)
+            manager = ModelManager(self.catalog, store, engine_loaders(self))
         self.manager = manager
         lim = self.settings.limits
         self.limits = DecodeLimits(
@@ -443,32 +283,3 @@ def _events(segments: Iterator[Any], info: TranscriptInfo, lease: ExitStack) -> 
         yield Finished("stop", model=info.model)
 
 
-# --- chat ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    text: str
-    usage: Usage
-    finish_reason: str
-    model: str
-
-
-class ChatRun(_Run):
-    """A started chat: the model that answers (after routing) and its lazy event stream."""
-
-    def __init__(self, model: str, events: Iterator[Event], lease: ExitStack) -> None:
-        super().__init__(events, lease)
-        self.model = model
-
-    def collect(self) -> ChatResult:
-        parts: list[str] = []
-        usage, reason = Usage(), "stop"
-        for event in self.iter_events():
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, Usage):
-                usage = event
-            elif isinstance(event, Finished):
-                reason = event.reason
-        return ChatResult("".join(parts), usage, reason, self.model)
