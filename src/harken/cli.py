@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .config import Settings
 from .errors import HarkenError
@@ -71,12 +72,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.model_copy(update=updates)
     service = Service(settings)
     if not args.no_preload:
-        # Pull with a progress bar before listening, so the first request does not wait.
-        pull_model(service.catalog, service.manager.store, settings.default_asr_model, sys.stderr)
+        # Pull with a progress bar before listening, so the first request does not wait: the
+        # default ASR model, and the text LLM the default reasoning cascade reads transcripts with.
+        for name in _default_models(service, settings):
+            pull_model(service.catalog, service.manager.store, name, sys.stderr)
         service.manager.preload(settings.default_asr_model)
     app = create_app(settings, service=service)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
+
+
+def _default_models(service: Any, settings: Settings) -> list[str]:
+    names = [settings.default_asr_model]
+    chat = service.resolve_chat(settings.default_chat_model)
+    if chat.engine == "cascade":
+        names.append(str(chat.options.get("llm", "qwen2.5-coder-1.5b-instruct")))
+    return names
 
 
 def _transcribe(settings: Settings, args: argparse.Namespace) -> int:
