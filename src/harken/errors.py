@@ -46,6 +46,28 @@ class Unauthorized(HarkenError):
     type = "authentication_error"
 
 
+class Forbidden(HarkenError):
+    """The request names something the server may not touch (e.g. a file outside allowed dirs)."""
+
+    status_code = 403
+    code = "forbidden"
+    type = "invalid_request_error"
+
+
+class NotFound(HarkenError):
+    status_code = 404
+    code = "not_found"
+    type = "invalid_request_error"
+
+
+class Conflict(HarkenError):
+    """The resource is not in a state that allows the operation."""
+
+    status_code = 409
+    code = "conflict"
+    type = "invalid_request_error"
+
+
 class ModelNotFound(HarkenError):
     status_code = 404
     code = "model_not_found"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harken.jobs.files import resolve_file_url, save_upload
+from harken.errors import Forbidden
 from harken.jobs.models import (
-    Forbidden,
     Job,
     JobConflict,
     from_jsonable,

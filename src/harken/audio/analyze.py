@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from harken.audio.vad import Span, silence_spans, speech_spans
+from harken.audio.vad import Span, as_mono, silence_spans, speech_spans
 
 SoundKind = Literal["silence", "music", "noise", "other"]
 
@@ -78,7 +78,7 @@ def analyze(
     samples: np.ndarray, sample_rate_hz: int = 16_000, speech: Sequence[Span] | None = None
 ) -> AudioAnalysis:
     """Measure ``samples``; ``speech`` spans are found with the VAD unless given."""
-    audio = _mono(samples, sample_rate_hz)
+    audio = as_mono(samples, sample_rate_hz)
     duration_s = len(audio) / sample_rate_hz
     spans = tuple(sorted(speech_spans(audio, sample_rate_hz) if speech is None else speech))
     gaps = tuple(silence_spans(spans, duration_s, MIN_GAP_S))
@@ -108,7 +108,7 @@ def estimate_snr_db(
     The speech spans' power still holds the noise under the speech, so the noise power is
     subtracted before the ratio: a 5 dB SNR mixture estimates near 5 dB, not near 6.2 dB.
     """
-    audio = _mono(samples, sample_rate_hz)
+    audio = as_mono(samples, sample_rate_hz)
     speech_power = _span_power(audio, sample_rate_hz, speech)
     if speech_power is None:
         return None
@@ -126,7 +126,7 @@ def classify_sounds(
     one label merge. ``speech_dbfs``, the speech level, lets a background well under the speech
     count as silence.
     """
-    audio = _mono(samples, sample_rate_hz)
+    audio = as_mono(samples, sample_rate_hz)
     quiet_dbfs = QUIET_DBFS if speech_dbfs is None else max(
         QUIET_DBFS, speech_dbfs - QUIET_BELOW_SPEECH_DB
     )
@@ -180,15 +180,6 @@ def _level_runs(audio: np.ndarray, rate_hz: int, span: Span, quiet_dbfs: float) 
 
 
 # --- levels ------------------------------------------------------------------------------------
-
-
-def _mono(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
-    audio = np.asarray(samples, dtype=np.float32)
-    if audio.ndim != 1:
-        raise ValueError(f"samples must be a 1-D mono array, got shape {audio.shape}.")
-    if sample_rate_hz <= 0:
-        raise ValueError(f"sample_rate_hz must be positive, got {sample_rate_hz}.")
-    return audio
 
 
 def _db(power: float) -> float:

@@ -118,13 +118,19 @@ def silence_spans(speech: Sequence[Span], duration_s: float, min_s: float = 0.3)
     return [g for g in gaps if g.duration_s > 0.0 and g.duration_s + _EPSILON_S >= min_s]
 
 
-def _at_vad_rate(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
-    """Mono float32 at 16 kHz, the only rate faster-whisper's Silero wrapper accepts."""
+def as_mono(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """``samples`` as a float32 1-D array, after checking it is mono at a positive rate."""
     audio = np.asarray(samples, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"samples must be a 1-D mono array, got shape {audio.shape}.")
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be positive, got {sample_rate_hz}.")
+    return audio
+
+
+def _at_vad_rate(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Mono float32 at 16 kHz, the only rate faster-whisper's Silero wrapper accepts."""
+    audio = as_mono(samples, sample_rate_hz)
     if sample_rate_hz != VAD_RATE_HZ and len(audio):
         audio = soxr.resample(audio, sample_rate_hz, VAD_RATE_HZ, quality="HQ").astype(np.float32)
     return audio

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidRequest
-from .models import Forbidden
+from ..errors import Forbidden
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from ..errors import HarkenError
+from ..errors import Conflict, NotFound
 from ..types import TranscribeOptions, Transcript
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -17,26 +17,14 @@ JobTask = Literal["transcribe", "translate", "reasoning"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
-class JobNotFound(HarkenError):
-    status_code = 404
-    code = "not_found"
-    type = "invalid_request_error"
+class JobNotFound(NotFound):
+    """No job with that id."""
 
 
-class Forbidden(HarkenError):
-    """A file reference outside the directories the server lets jobs read."""
-
-    status_code = 403
-    code = "forbidden"
-    type = "invalid_request_error"
-
-
-class JobConflict(HarkenError):
+class JobConflict(Conflict):
     """The job is not in a state that allows the operation (e.g. cancelling a finished job)."""
 
-    status_code = 409
     code = "job_conflict"
-    type = "invalid_request_error"
 
 
 def new_job_id() -> str:
