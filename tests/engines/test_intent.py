@@ -22,6 +22,9 @@ TRANSCRIBE = [
     "Transcribeer deze audio",
     "Trascrivi questo audio",
     "इस ऑडियो को ट्रांसक्राइब करें",
+    # The Voxtral Bedrock notebook's own prompt for chunked long audio.
+    "Transcribe this audio exactly. Do not add any commentary.",
+    "Transcribe the audio, no commentary, nothing else.",
 ]
 
 NOT_TRANSCRIBE = [
@@ -31,6 +34,8 @@ NOT_TRANSCRIBE = [
     "Transcribe the audio into French.",
     "Who is speaking and what do they want?",
     "Summarize the transcript.",
+    "Transcribe and add commentary.",
+    "Transcribe it with explanations of each sentence.",
     "",
 ]
 

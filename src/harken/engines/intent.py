@@ -26,6 +26,9 @@ _FILLER = frozenset(
     complete entire whole audio audios recording clip file sound speech voice message text
     exactly exact verbatim literally word words as spoken said it's here following below
     what whats is being in original its language
+    do not dont don't no without any add adding include including commentary comments comment
+    explanation explanations notes note preamble extra other else nothing additional anything
+    sin comentarios explicaciones nada mas sans commentaire commentaires rien d'autre
     por favor este esta estos el la lo los las del de al audio grabacion archivo exactamente
     como se dice dijo habla hablado hablo tal cual palabra literalmente textualmente que en
     idioma original puedes podrias
