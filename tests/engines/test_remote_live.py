@@ -90,7 +90,10 @@ def front(
     stop_server(server)
 
 
-def test_front_server_formats_and_stream(front: LiveServer, audio_dir: Path) -> None:
+def test_front_server_formats_and_stream(
+    front: LiveServer, audio_dir: Path, references: dict
+) -> None:
+    reference = references["jfk.wav"]["text"]
     data = (audio_dir / "jfk.wav").read_bytes()
     form = {"model": "remote-whisper", "response_format": "verbose_json",
             "timestamp_granularities[]": ["word", "segment"]}  # fmt: skip
@@ -99,7 +102,8 @@ def test_front_server_formats_and_stream(front: LiveServer, audio_dir: Path) -> 
     assert r.status_code == 200, r.text
     assert r.headers["x-harken-model"] == "remote-whisper"
     body = r.json()
-    assert "ask not what your country" in body["text"].lower()
+    # whisper-base hears "ask" or "asked" depending on thread count: a WER bound, not a phrase.
+    assert wer(reference, body["text"]) <= 0.1, body["text"]
     assert body["language"] == "english" and body["duration"] == pytest.approx(11.0)
     starts = [w["start"] for w in body["words"]]
     assert len(starts) >= 20 and starts == sorted(starts)
@@ -112,7 +116,7 @@ def test_front_server_formats_and_stream(front: LiveServer, audio_dir: Path) -> 
         for raw in r.iter_bytes():
             deltas += [e.json() for e in decoder.feed(raw) if e.data != "[DONE]"]
     assert deltas[-1]["type"] == "transcript.text.done"
-    assert "your country" in deltas[-1]["text"].lower()
+    assert wer(reference, deltas[-1]["text"]) <= 0.1, deltas[-1]["text"]
 
 
 def test_front_server_chat_stream_passthrough(
