@@ -33,9 +33,11 @@ from harken.types import (  # noqa: E402
 VOA = AUDIO / "VOA_News_Headlines_(May_5,_2009).ogg"
 CLIP_S = 30.0
 MAX_TOKENS = 64
-QUESTIONS = {  # (first question, follow-up asked with the transcript cached)
-    "jfk.wav": ("What is the main message of this speech?", "Who is the audience?"),
-    "VOA 30 s": ("What are the main news items?", "Which places are mentioned?"),
+QUESTIONS = {  # (first question, follow-up with the transcript cached, a second follow-up)
+    "jfk.wav": ("What is the main message of this speech?", "Who is the audience?",
+                "What does the speaker ask of them?"),
+    "VOA 30 s": ("What are the main news items?", "Which places are mentioned?",
+                 "Who is mentioned by name?"),
 }
 
 
@@ -96,12 +98,15 @@ def main() -> None:
     for model in ("cascade", "cascade-fast"):
         run(service, model, warm, "Which city?")
     for name, audio in clips.items():
-        first_q, follow_q = QUESTIONS[name]
+        first_q, follow_q, again_q = QUESTIONS[name]
         print(f"{name} ({audio.duration_s:.1f} s of audio), max_tokens={MAX_TOKENS}:")
         service.audio_memo.clear()
         show("cascade (1.5B), cold transcript", run(service, "cascade", audio, first_q))
         show("cascade (1.5B), cached transcript", run(service, "cascade", audio, follow_q))
         show("cascade-fast (0.5B), cached", run(service, "cascade-fast", audio, follow_q))
+        # llama.cpp keeps the last prompt's KV cache: a follow-up about the same audio to the
+        # same LLM re-reads only the new question, the way a conversation proceeds.
+        show("cascade-fast (0.5B), next follow-up", run(service, "cascade-fast", audio, again_q))
     service.close()
 
 

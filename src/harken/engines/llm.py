@@ -126,6 +126,10 @@ class LlamaEngine:
             n_ctx=n_ctx,
             n_batch=N_BATCH,
             n_threads=n_threads or os.cpu_count() or 1,
+            # Fused attention: about 20 % faster prompt reading on 2 cores (144 -> 180 tokens/s
+            # for the 0.5B model on a 315-token transcript prompt), which is most of the wait
+            # for the first token when the transcript is cached.
+            flash_attn=True,
             verbose=False,
         )
         self.n_ctx = int(self.llama.n_ctx())
