@@ -61,7 +61,8 @@ class Recording:
 
 @pytest.fixture(scope="module")
 def service() -> Service:
-    svc = Service(Settings(home=harken_home()))
+    # long_form_max_s=0: every file over one window takes the chunk-and-stitch path under test.
+    svc = Service(Settings(home=harken_home(), whisper={"long_form_max_s": 0}))
     yield svc
     svc.close()
 

@@ -32,6 +32,11 @@ class WhisperSettings(BaseModel):
     # Chunks decoded together on audio longer than 30 s (faster-whisper's batched pipeline);
     # 0 decodes window after window with the previous window's text as context.
     batch_size: int = 0
+    # Up to this long, sequential decoding is faster-whisper's own long-form decoding of the
+    # whole file (context carried across windows; what `faster-whisper` does when called
+    # directly). Longer files go through VAD chunks decoded block by block, so memory stays
+    # flat however long the file is.
+    long_form_max_s: float = 3600.0
 
 
 class LLMSettings(BaseModel):

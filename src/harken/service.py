@@ -132,7 +132,7 @@ class Service:
             _check_options(entry, engine, opts)
             if intelligence is not None:
                 check_engine(intelligence, engine, entry.id)
-            if reader.longer_than(engine.caps.max_window_s):
+            if reader.longer_than(_whole_limit_s(engine, opts)):
                 info, events = transcribe_long(engine, reader, opts, cancel, stack)
             else:
                 segments, info = engine.transcribe(reader.read_all(), opts, cancel)
@@ -257,6 +257,14 @@ class Service:
 
     def close(self) -> None:
         self.manager.close()
+
+
+def _whole_limit_s(engine: Transcriber, opts: TranscribeOptions) -> float:
+    """How long audio may be for the engine to take it whole; longer goes through chunking."""
+    caps = engine.caps
+    if (opts.batch_size or 0) > 1:  # batches are made of the service's chunks
+        return caps.max_window_s
+    return max(caps.max_window_s, caps.long_form_s)
 
 
 def _check_options(entry: ModelEntry, engine: Transcriber, opts: TranscribeOptions) -> None:

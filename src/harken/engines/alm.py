@@ -63,6 +63,7 @@ class ALMCaps:
     can_translate: bool
     word_timestamps: bool
     max_window_s: float
+    long_form_s: float = 0.0  # long audio goes through the service's chunking
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ class TranscriberCaps:
     can_translate: bool
     word_timestamps: bool
     max_window_s: float  # one decoding window; longer audio is handled by the engine or service
+    # Audio up to this long the engine decodes whole itself, window after window with the
+    # previous window's text as context (faster-whisper's long-form decoding). Longer audio,
+    # and batched decoding, go through the service's VAD chunking and stitching (longform.py).
+    long_form_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def _load_whisper(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
             compute_type=w.compute_type,
             cpu_threads=w.cpu_threads,
             num_workers=max(1, settings.workers),
+            long_form_s=w.long_form_max_s,
         )
 
     return load

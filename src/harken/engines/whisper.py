@@ -60,6 +60,7 @@ class WhisperEngine:
         compute_type: str = "default",
         cpu_threads: int = 0,
         num_workers: int = 1,
+        long_form_s: float = 3600.0,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -81,6 +82,7 @@ class WhisperEngine:
             can_translate=multilingual,
             word_timestamps=True,
             max_window_s=WINDOW_S,
+            long_form_s=long_form_s,
         )
         log.info("loaded %s on %s (%s)", name, self.device, self.compute_type)
 
