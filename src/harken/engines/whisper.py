@@ -60,7 +60,7 @@ class WhisperEngine:
         compute_type: str = "default",
         cpu_threads: int = 0,
         num_workers: int = 1,
-        long_form_s: float = 3600.0,
+        long_form_s: float = 600.0,
     ) -> None:
         from faster_whisper import WhisperModel
 
