@@ -34,6 +34,7 @@ from ..types import (
     Usage,
 )
 from .base import CancelCheck, ChatCaps, Transcriber, never_cancelled
+from .condense import condense
 from .intent import is_transcription_request
 from .llm import LlamaEngine, Sampling
 from .prompts import (
@@ -134,16 +135,28 @@ class CascadeEngine:
                     max_tokens=request.max_tokens, temperature=request.temperature,
                     top_p=request.top_p, stop=request.stop, seed=request.seed,
                 )  # fmt: skip
-                events = self._answer(llm.chat(messages, sampling, cancel), audio_s)
+                room = llm.n_ctx - request.max_tokens
+
+                def fits(candidate: list[AudioNotes]) -> bool:
+                    return llm.prompt_tokens(to_llm_messages(request.messages, candidate)) <= room
+
+                spent = Usage()
+                if not fits(notes):  # longer than the context: answer over part summaries
+                    notes, spent = condense(notes, llm, fits, cancel)
+                    messages = to_llm_messages(request.messages, notes)
+                events = self._answer(llm.chat(messages, sampling, cancel), audio_s, spent)
         except BaseException:
             stack.close()
             raise
         return LeasedEvents(events, stack)
 
-    def _answer(self, events: Iterator[Event], audio_s: float) -> Iterator[Event]:
+    def _answer(
+        self, events: Iterator[Event], audio_s: float, spent: Usage = Usage()
+    ) -> Iterator[Event]:
         for event in events:
-            if isinstance(event, Usage):
-                event = replace(event, audio_s=audio_s)
+            if isinstance(event, Usage):  # summaries of long audio count as real work
+                event = Usage(event.prompt_tokens + spent.prompt_tokens,
+                              event.completion_tokens + spent.completion_tokens, audio_s)  # fmt: skip
             elif isinstance(event, Finished):
                 event = replace(event, model=self.name)
             yield event
