@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from harken import Service, Settings, TranscribeOptions
+from harken.audio.encode import wav_bytes as encode_wav
 from harken.longform import planned_chunks
 from harken.types import Audio, Finished, Progress, SegmentDone, Usage
 from tests.conftest import harken_home, shared_audio_dir
@@ -87,16 +88,7 @@ def recording(clips: dict[str, tuple[Audio, str]]) -> Recording:
 
 def wav_bytes(audio: Audio) -> bytes:
     """16-bit PCM WAV, as a client would upload it (decoded by the streaming decoder)."""
-    import io
-    import wave
-
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes((np.clip(audio.samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
+    return encode_wav(audio.samples, RATE)
 
 
 @pytest.mark.slow

@@ -7,9 +7,7 @@ test can check that every wire shape reached the engine as the same canonical re
 from __future__ import annotations
 
 import base64
-import io
 import time
-import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from harken.api.app import create_app
+from harken.audio.encode import wav_bytes
 from harken.config import Settings
 from harken.engines.base import CancelCheck, ChatCaps, never_cancelled
 from harken.errors import ModelUnavailable
@@ -93,14 +92,8 @@ def make_client(engine: FakeChatEngine, **settings: object) -> TestClient:
 
 
 def wav(seconds: float, rate_hz: int = 16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate_hz)
-        t = np.arange(int(rate_hz * seconds)) / rate_hz
-        w.writeframes((np.sin(2 * np.pi * 220 * t) * 8000).astype(np.int16).tobytes())
-    return buf.getvalue()
+    t = np.arange(int(rate_hz * seconds)) / rate_hz
+    return wav_bytes(np.sin(2 * np.pi * 220 * t) * 8000 / 32767, rate_hz)
 
 
 def b64wav(seconds: float) -> str:

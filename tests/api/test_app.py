@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from harken.api.app import create_app
 from harken.api.sse import SSEDecoder
+from harken.audio.encode import wav_bytes
 from harken.config import Settings
 from harken.engines.base import CancelCheck, TranscriberCaps, never_cancelled
 from harken.models.catalog import default_catalog
@@ -57,17 +58,8 @@ class FixedStore:
 
 
 def _wav(seconds: float) -> bytes:
-    import io
-    import wave
-
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        t = np.arange(int(16000 * seconds)) / 16000
-        w.writeframes((np.sin(2 * np.pi * 220 * t) * 8000).astype(np.int16).tobytes())
-    return buf.getvalue()
+    t = np.arange(int(16000 * seconds)) / 16000
+    return wav_bytes(np.sin(2 * np.pi * 220 * t) * 8000 / 32767, 16000)
 
 
 def _client(engine: FakeTranscriber, **settings: object) -> TestClient:

@@ -21,9 +21,9 @@ from harken.engines.remote import (
     parse_chat_stream,
     parse_verbose,
     split_audio,
-    wav_bytes,
 )
 from harken.engines.upstreams import UpstreamPool, normalize_url
+from harken.audio.encode import wav_bytes
 from harken.audio.segment import Chunk
 from harken.errors import InvalidRequest, ModelUnavailable
 from harken.service import Service

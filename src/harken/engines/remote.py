@@ -12,10 +12,8 @@ requests over several servers and retries on another when one fails.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
-import wave
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -24,6 +22,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
+from ..audio.encode import wav_bytes
 from ..audio.merge import ChunkResult
 from ..audio.segment import Chunk, plan_chunks
 from ..audio.vad import Span, speech_probabilities
@@ -61,18 +60,6 @@ def split_audio(audio: Audio, window_s: float) -> list[Chunk]:
         return [Chunk(0.0, audio.duration_s)]
     probs = speech_probabilities(audio.samples, audio.sample_rate_hz)
     return plan_chunks([Span(0.0, audio.duration_s)], probs, audio.duration_s, window_s)
-
-
-def wav_bytes(samples: np.ndarray, sample_rate_hz: int) -> bytes:
-    """16-bit PCM mono WAV: what every OpenAI-compatible server decodes."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate_hz)
-        w.writeframes(pcm.tobytes())
-    return out.getvalue()
 
 
 def _slice(audio: Audio, chunk: Chunk) -> np.ndarray:
