@@ -3,7 +3,8 @@
 For a question about jfk.wav (11 s) and one about the first 30 s of the VOA broadcast, with
 warm models, prints: time to first streamed token, total time, decode tokens per second, and
 the split into ASR + analysis time and LLM time; first with a cold transcript cache, then with
-the transcript cached (a follow-up question), for the default LLM and the fast one.
+the transcript cached (a follow-up question), for the default LLM and the fast one (whose
+first question about the clip is the first it is asked since it was loaded).
 Run: ``.venv/bin/python bench/reasoning.py``.
 """
 
@@ -93,10 +94,11 @@ def main() -> None:
     voa = service.load_audio(VOA)
     clips["VOA 30 s"] = Audio(voa.samples[: int(CLIP_S * voa.sample_rate_hz)], voa.sample_rate_hz)
 
-    # Warm-up: load Whisper and both LLMs on another clip, then forget its transcript.
-    warm = service.load_audio(AUDIO / "bcn_weather.mp3")
+    # Warm models, as ``harken serve`` starts: Whisper and both LLMs loaded, each LLM primed
+    # with the system prompt; one transcription pays Whisper's first-call costs.
     for model in ("cascade", "cascade-fast"):
-        run(service, model, warm, "Which city?")
+        service.warm_chat(model)
+    service.transcribe(AUDIO / "bcn_weather.mp3")
     for name, audio in clips.items():
         first_q, follow_q, again_q = QUESTIONS[name]
         print(f"{name} ({audio.duration_s:.1f} s of audio), max_tokens={MAX_TOKENS}:")

@@ -77,9 +77,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         for name in _default_models(service, settings):
             pull_model(service.catalog, service.manager.store, name, sys.stderr)
         service.manager.preload(settings.default_asr_model)
+        _warm_chat(service)
     app = create_app(settings, service=service)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
+
+
+def _warm_chat(service: Any) -> None:
+    """Load the default reasoning models too, their system prompt read already. A model that
+    cannot load now (an ALM without its extra, say) is left to fail on its first request, in
+    that request's dialect: the transcription API serves either way."""
+    try:
+        service.warm_chat()
+    except HarkenError as exc:
+        logging.getLogger("harken").warning("reasoning model not preloaded: %s", exc)
 
 
 def _default_models(service: Any, settings: Settings) -> list[str]:

@@ -208,6 +208,16 @@ class Service:
     def chat(self, request: ChatRequest, *, cancel: CancelCheck = never_cancelled) -> ChatResult:
         return self.chat_stream(request, cancel=cancel).collect()
 
+    def warm_chat(self, model: str | None = None) -> ModelEntry:
+        """Load the engine that answers ``model`` (the default chat model when None) and the
+        models it reads with, primed for the first question (``CascadeEngine.warm``)."""
+        entry = self.resolve_chat(model)
+        with self.manager.lease(entry.id) as (_, engine):
+            warm = getattr(engine, "warm", None)
+            if callable(warm):
+                warm()
+        return entry
+
     def resolve_chat(self, model: str | None) -> ModelEntry:
         """The entry that will answer: the named one, or what configuration routes it to."""
         entry = self.catalog.resolve(model or self.settings.default_chat_model)

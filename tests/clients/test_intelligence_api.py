@@ -50,7 +50,7 @@ def test_monkeys_analysis_in_verbose_json(client: openai.OpenAI, audio_dir: Path
     heard = [s for s in analysis["sounds"] if s["kind"] != "silence"]
     assert heard and all(s["description"] for s in heard)
     assert sum(s["end"] - s["start"] for s in heard) > 0.5 * analysis["duration"]
-    assert "non-speech sounds" in analysis["description"]
+    assert "other sounds: " in analysis["description"]
     for key in ("speech_spans", "silence_spans", "loudness_dbfs", "noise_floor_dbfs", "snr_db"):
         assert key in analysis
 

@@ -15,7 +15,7 @@ from harken.types import Audio, AudioPart, Message, Segment, TextPart, Transcrip
 def notes(text: str, language: str = "en") -> AudioNotes:
     seg = Segment(id=0, start_s=65.0, end_s=70.0, text=" " + text)
     transcript = Transcript(text, language, 0.9, 71.0, (seg,))
-    return AudioNotes(transcript, "duration 71.0 s\nloudness -20 dBFS", (0.7,), "positive (+0.70)")
+    return AudioNotes(transcript, "speech 5.0 s (7%) in 1 stretch; loudness -20 dBFS", (0.7,), "positive (+0.70)")
 
 
 def audio(value: float = 0.1) -> Audio:
@@ -32,7 +32,8 @@ def test_render_audio_is_compact_and_labelled() -> None:
     text = render_audio(2, notes("What a great day."))
     assert text.splitlines()[0] == "[Audio 2: 71.0 s, English]"
     assert "[01:05] What a great day. (sentiment positive +0.70)" in text
-    assert "Analysis: duration 71.0 s; loudness -20 dBFS" in text
+    assert "Analysis: speech 5.0 s (7%) in 1 stretch; loudness -20 dBFS" in text
+    assert text.splitlines()[-1] == "Text sentiment: positive (+0.70)"
 
 
 def test_audio_numbered_in_order_across_the_conversation() -> None:

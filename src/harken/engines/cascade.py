@@ -173,6 +173,12 @@ class CascadeEngine:
         return _verbatim_events(answer, pieces, prompt_tokens, llm.count_tokens(answer),
                                 audio_s, self.name)  # fmt: skip
 
+    def warm(self) -> None:
+        """Load the ASR model and the LLM now, and prime the LLM with the system prompt (what
+        every first question starts with), so the first request waits for neither."""
+        with self._lease(self.asr_model), self._lease(self.llm_model) as (_, llm):
+            llm.prime([{"role": "system", "content": SYSTEM_PROMPT}])
+
     # --- audio notes ----------------------------------------------------------------------------
 
     def notes(
@@ -270,7 +276,9 @@ def analyse(audio: Audio, transcript: Transcript) -> AudioNotes:
     analysis = describe(analyze(audio.samples, audio.sample_rate_hz))
     scores = tuple(sentiment(s.text).compound for s in transcript.segments)
     total = overall([(s.text, s.end_s - s.start_s) for s in transcript.segments])
-    return AudioNotes(transcript, analysis, scores, f"{total.label} ({total.compound:+.2f})")
+    # A score says something only when the text leans one way.
+    label = total.label if total.label == "neutral" else f"{total.label} ({total.compound:+.2f})"
+    return AudioNotes(transcript, analysis, scores, label)
 
 
 def to_llm_messages(messages: tuple[Message, ...], notes: list[AudioNotes]) -> list[dict[str, str]]:

@@ -160,6 +160,21 @@ class LlamaEngine:
         prompt, _ = self.format(messages)
         return len(self.tokenize(prompt))
 
+    def prime(self, messages: ChatMessages) -> int:
+        """Read the prompt for ``messages`` into the KV cache now; returns its token count.
+
+        llama.cpp reuses the longest common prefix of the cached tokens and the next prompt, so
+        a prompt that starts with these messages (the same system prompt, say) reads only the
+        rest when the first request comes.
+        """
+        prompt, _ = self.format(messages)
+        tokens = self.tokenize(prompt)
+        self._check_fits(len(tokens))
+        with self._lock:
+            self.llama.reset()
+            self.llama.eval(tokens)
+        return len(tokens)
+
     # --- generation -------------------------------------------------------------------------
 
     def chat(

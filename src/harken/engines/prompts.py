@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from ..languages import language_name
 from ..types import Segment, Transcript
 
+# Short on purpose: the LLM reads this before every first answer (llama.cpp keeps it cached
+# between requests, but not across a switch of LLM or after a translation).
 SYSTEM_PROMPT = (
-    "You answer questions about audio recordings. You cannot hear the audio itself: for each "
-    "recording (Audio 1, Audio 2, ...) you are given an automatic transcript with [mm:ss] "
-    "timestamps and an acoustic analysis (speech, pauses, loudness, noise, other sounds, and "
-    "text sentiment). Answer from them, briefly and directly. Cite timestamps when useful. "
-    "If something cannot be determined from the transcript and analysis, say so."
+    "You answer questions about audio recordings (Audio 1, Audio 2, ...). You cannot hear them: "
+    "you read each one's automatic transcript, with [mm:ss] timestamps, and an acoustic "
+    "analysis. Answer from these, briefly and directly. If they do not tell, say so."
 )
 
 TRANSLATE_SYSTEM_PROMPT = "You are a careful translator."
@@ -60,7 +60,7 @@ def render_audio(number: int, notes: AudioNotes) -> str:
         lines.append(line)
     lines.append("Analysis: " + notes.analysis.replace("\n", "; "))
     if t.segments:
-        lines.append(f"Overall text sentiment: {notes.overall_sentiment}")
+        lines.append(f"Text sentiment: {notes.overall_sentiment}")
     return "\n".join(lines)
 
 
