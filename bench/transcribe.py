@@ -86,6 +86,8 @@ def main() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "harken", "serve", "--port", str(port), "--model", entry.id],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # A transcription server: its memory without the reasoning LLM loaded beside it.
+        env={**os.environ, "HARKEN_PRELOAD_CHAT": "false"},
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -77,7 +77,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         for name in _default_models(service, settings):
             pull_model(service.catalog, service.manager.store, name, sys.stderr)
         service.manager.preload(settings.default_asr_model)
-        _warm_chat(service)
+        if settings.preload_chat:
+            _warm_chat(service)
     app = create_app(settings, service=service)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     port: int = 8000
     default_asr_model: str = "whisper-base"
     default_chat_model: str = "cascade"
+    # ``harken serve`` loads the default chat model's engines at start (the cascade's LLM,
+    # primed with its system prompt) so the first question does not wait; off for a server
+    # that only transcribes and should not hold the LLM in memory.
+    preload_chat: bool = True
     # Which model actually answers for a requested one. On the CPU default the audio-language
     # models are answered by the cascade (Whisper + analysis + a text LLM); a GPU deployment
     # sets this to {} (or maps them to a remote upstream) to serve them natively.

@@ -1,0 +1,74 @@
+"""Short clips: stock faster-whisper versus harken's model that encodes the first window once.
+
+With no language given, faster-whisper encodes a clip's first 30-second window twice (language
+detection, then decoding); ``ReusingWhisperModel`` hands the detection's encoder output to the
+decoding. Prints, for every shared clip under a minute, both times (alternating which runs
+first) and whether the transcripts are identical, then the totals and their ratio.
+Run: ``.venv/bin/python bench/first_window.py [--model whisper-base]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+AUDIO = (ROOT / ".." / "shared" / "audio").resolve()
+sys.path.insert(0, str(ROOT / "src"))
+
+MAX_S = 60.0
+
+
+def timed(model: Any, samples: Any) -> tuple[str, float]:
+    started = time.perf_counter()
+    segments, _ = model.transcribe(samples, beam_size=1, temperature=0.0, vad_filter=True)
+    text = "".join(s.text for s in segments)
+    return text, time.perf_counter() - started
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="whisper-base")
+    args = ap.parse_args()
+
+    from faster_whisper import WhisperModel
+
+    from harken.audio.decode import decode_audio
+    from harken.config import Settings
+    from harken.engines.whisper_model import ReusingWhisperModel
+    from harken.models.catalog import default_catalog
+    from harken.models.store import ModelStore
+
+    folder = str(ModelStore.from_settings(Settings()).pull(default_catalog().resolve(args.model)))
+    options = dict(device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1)
+    models = {"stock": WhisperModel(folder, **options), "reusing": ReusingWhisperModel(folder, **options)}
+    clips = [p for p in sorted(AUDIO.iterdir()) if p.suffix in (".wav", ".mp3", ".ogg")]
+    totals = dict.fromkeys(models, 0.0)
+    audio_s, same, n = 0.0, 0, 0
+    warm = decode_audio(AUDIO / "jfk.wav").samples
+    for model in models.values():
+        timed(model, warm)
+    for i, path in enumerate(clips):
+        samples = decode_audio(path).samples
+        seconds = len(samples) / 16_000
+        if seconds > MAX_S:
+            continue
+        order = list(models) if i % 2 == 0 else list(models)[::-1]
+        results = {name: timed(models[name], samples) for name in order}
+        for name, (_, wall) in results.items():
+            totals[name] += wall
+        identical = results["stock"][0] == results["reusing"][0]
+        audio_s, same, n = audio_s + seconds, same + identical, n + 1
+        print(f"{path.name[:34]:<34} {seconds:5.1f} s audio  stock {results['stock'][1]:5.2f} s  "
+              f"reusing {results['reusing'][1]:5.2f} s  identical {identical}", flush=True)  # fmt: skip
+    print(f"{n} clips, {audio_s:.0f} s of audio: stock {totals['stock']:.1f} s, reusing "
+          f"{totals['reusing']:.1f} s, stock/reusing {totals['stock'] / totals['reusing']:.2f}; "
+          f"identical transcripts {same}/{n}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
