@@ -94,6 +94,27 @@ def test_cancel_stops_generation(llm: LlamaEngine) -> None:
 
 
 @pytest.mark.slow
+def test_primed_system_prompt_is_not_read_again(llm: LlamaEngine) -> None:
+    system = {"role": "system", "content": "You count. Answer with numbers only, no words."}
+    messages = [system, *MESSAGES]
+    llm.llama.reset()  # nothing cached: the whole prompt is read
+    cold, _ = run(llm.chat(messages, Sampling(max_tokens=8)))
+    primed = llm.prime([system])
+    read: list[int] = []
+    evaluate = llm.llama.eval
+    llm.llama.eval = lambda tokens: (read.append(len(tokens)), evaluate(tokens))[1]
+    try:
+        warm, events = run(llm.chat(messages, Sampling(max_tokens=8)))
+    finally:
+        del llm.llama.eval  # the instance attribute; the class's method again
+    total = next(e for e in events if isinstance(e, Usage)).prompt_tokens
+    assert warm == cold  # the same greedy answer either way
+    # The prompt's first read skips what priming put in the cache (all but the template's
+    # "<|im_start|>assistant" that priming added and the real prompt replaces with the user's).
+    assert primed >= 10 and read[0] <= total - primed + 3, (read[:2], total, primed)
+
+
+@pytest.mark.slow
 def test_prompt_over_the_context_is_413(service: Service) -> None:
     entry = service.catalog.resolve(FAST_LLM)
     path = service.manager.store.pull(entry) / entry.files[0].name
