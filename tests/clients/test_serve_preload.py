@@ -1,0 +1,26 @@
+"""``harken serve`` loads the reasoning models before it listens, unless told not to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import start_server, stop_server
+
+LLM = "qwen2.5-coder-1.5b-instruct"
+
+
+@pytest.mark.parametrize(
+    ("preload", "expected"),
+    [("true", {"whisper-base", "cascade", LLM}), ("false", {"whisper-base"})],
+)
+def test_models_loaded_when_the_server_starts(tmp_path: Path, preload: str, expected: set) -> None:
+    server = start_server(tmp_path, {"HARKEN_PRELOAD_CHAT": preload})
+    try:
+        # The first /health answer: nothing but start-up has loaded anything yet.
+        health = httpx.get(server.base_url + "/health", timeout=10).json()
+        assert set(health["loaded_models"]) == expected
+    finally:
+        stop_server(server)
