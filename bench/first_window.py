@@ -44,8 +44,11 @@ def main() -> None:
     from harken.models.store import ModelStore
 
     folder = str(ModelStore.from_settings(Settings()).pull(default_catalog().resolve(args.model)))
-    options = dict(device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1)
-    models = {"stock": WhisperModel(folder, **options), "reusing": ReusingWhisperModel(folder, **options)}
+    options = {"device": "cpu", "compute_type": "int8", "cpu_threads": os.cpu_count() or 1}
+    models = {
+        "stock": WhisperModel(folder, **options),
+        "reusing": ReusingWhisperModel(folder, **options),
+    }
     clips = [p for p in sorted(AUDIO.iterdir()) if p.suffix in (".wav", ".mp3", ".ogg")]
     totals = dict.fromkeys(models, 0.0)
     audio_s, same, n = 0.0, 0, 0
@@ -63,8 +66,9 @@ def main() -> None:
             totals[name] += wall
         identical = results["stock"][0] == results["reusing"][0]
         audio_s, same, n = audio_s + seconds, same + identical, n + 1
-        print(f"{path.name[:34]:<34} {seconds:5.1f} s audio  stock {results['stock'][1]:5.2f} s  "
-              f"reusing {results['reusing'][1]:5.2f} s  identical {identical}", flush=True)  # fmt: skip
+        stock_s, reusing_s = results["stock"][1], results["reusing"][1]
+        print(f"{path.name[:34]:<34} {seconds:5.1f} s audio  stock {stock_s:5.2f} s  "
+              f"reusing {reusing_s:5.2f} s  identical {identical}", flush=True)  # fmt: skip
     print(f"{n} clips, {audio_s:.0f} s of audio: stock {totals['stock']:.1f} s, reusing "
           f"{totals['reusing']:.1f} s, stock/reusing {totals['stock'] / totals['reusing']:.2f}; "
           f"identical transcripts {same}/{n}")  # fmt: skip

@@ -31,7 +31,7 @@ class Counting:
 @pytest.fixture(scope="module")
 def models(service: Service) -> Iterator[tuple[Any, Any]]:
     folder = str(service.manager.store.pull(service.catalog.resolve("whisper-base")))
-    kwargs = dict(device="cpu", compute_type="int8", cpu_threads=2)
+    kwargs = {"device": "cpu", "compute_type": "int8", "cpu_threads": 2}
     yield WhisperModel(folder, **kwargs), ReusingWhisperModel(folder, **kwargs)
 
 

@@ -349,7 +349,8 @@ def describe(analysis: AudioAnalysis) -> str:
     a = analysis
     n = len(a.speech_spans)
     if n:
-        parts = [f"speech {a.speech_s:.1f} s ({a.speech_ratio:.0%}) in {n} stretch{'es' * (n != 1)}"]
+        stretches = f"{n} stretch{'es' * (n != 1)}"
+        parts = [f"speech {a.speech_s:.1f} s ({a.speech_ratio:.0%}) in {stretches}"]
         if long_gaps := [s for s in a.silence_spans if s.duration_s >= 0.5]:
             parts.append(f"pauses over 0.5 s at {_span_list(long_gaps)}")
         level = f"loudness {a.loudness_dbfs:.0f} dBFS"
