@@ -74,3 +74,18 @@ def test_starts_at_zero() -> None:
     assert _starts_at_zero("0") and _starts_at_zero("0.0,10") and _starts_at_zero([])
     assert _starts_at_zero([0.0, 5.0]) and _starts_at_zero([{"start": 0, "end": 5}])
     assert not _starts_at_zero("2.5") and not _starts_at_zero([{"start": 1.0, "end": 5}])
+
+
+def test_batched_pipeline_is_untouched(models: tuple[Any, Any], clips: dict[str, Audio]) -> None:
+    from faster_whisper import BatchedInferencePipeline
+
+    stock, reusing = models
+    texts = []
+    for model in (stock, reusing):
+        segments, _ = BatchedInferencePipeline(model).transcribe(
+            clips["baseball"].samples, batch_size=4, beam_size=1, temperature=0.0
+        )
+        texts.append("".join(s.text for s in segments))
+    assert texts[0] == texts[1] and "Martinez" in texts[0]
+    # Its language detection lends nothing, and so holds on to no features afterwards.
+    assert getattr(reusing._local, "first", None) is None

@@ -25,25 +25,32 @@ class ReusingWhisperModel(WhisperModel):  # type: ignore[misc]
         # Per thread: transcriptions on other threads detect and decode their own audio.
         self._local = threading.local()
 
+    def transcribe(self, *args: Any, **kwargs: Any) -> Any:
+        # Detection and the creation of the segment generator both happen in this call; only
+        # they take part (BatchedInferencePipeline's own detection, say, does not).
+        local = self._local
+        local.active, local.first = True, None
+        try:
+            return super().transcribe(*args, **kwargs)
+        finally:
+            local.active, local.first = False, None
+
     def detect_language(
         self, audio: np.ndarray | None = None, features: np.ndarray | None = None, **kwargs: Any
     ) -> Any:
         local = self._local
-        local.first = None
-        local.capturing = features is not None  # ``transcribe`` passes features; others audio
-        frames = 0 if features is None else features.shape[-1]
-        if 1 < frames <= self.feature_extractor.nb_max_frames:
+        if not getattr(local, "active", False) or features is None:
+            return super().detect_language(audio=audio, features=features, **kwargs)
+        if 1 < features.shape[-1] <= self.feature_extractor.nb_max_frames:
             # Decoding leaves out the last frame of a clip shorter than a window: so does the
             # detection here, so that the first window's encoder input is the very same.
             features = features[..., :-1]
+        local.capturing, local.output = True, None
         try:
             result = super().detect_language(audio=audio, features=features, **kwargs)
         finally:
             local.capturing = False
-        if features is not None and getattr(local, "output", None) is not None:
-            # The features are kept with the output: while referenced, their memory cannot be
-            # reused by another array that ``generate_segments`` might be handed.
-            local.first = (features, local.output)
+        local.first = (features, local.output) if local.output is not None else None
         local.output = None
         return result
 
