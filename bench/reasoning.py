@@ -4,7 +4,8 @@ For a question about jfk.wav (11 s) and one about the first 30 s of the VOA broa
 warm models, prints: time to first streamed token, total time, decode tokens per second, and
 the split into ASR + analysis time and LLM time; first with a cold transcript cache, then with
 the transcript cached (a follow-up question), for the default LLM and the fast one (whose
-first question about the clip is the first it is asked since it was loaded).
+first question about the clip is the first it is asked since it was loaded). Then the jfk
+figures once more through a live ``harken serve``, streamed with the openai SDK.
 Run: ``.venv/bin/python bench/reasoning.py``.
 """
 
@@ -110,6 +111,62 @@ def main() -> None:
         # same LLM re-reads only the new question, the way a conversation proceeds.
         show("cascade-fast (0.5B), next follow-up", run(service, "cascade-fast", audio, again_q))
     service.close()
+    over_http()
+
+
+def over_http() -> None:
+    """The jfk figures again through a live ``harken serve``, streamed with the openai SDK."""
+    import base64
+    import os
+    import subprocess
+
+    import httpx
+    import openai
+
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "harken", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):  # until it has loaded and primed the default models
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        client = openai.OpenAI(base_url=base + "/v1", api_key="unused")
+
+        def first_token_s(model: str, name: str, question: str) -> float:
+            data = base64.b64encode((AUDIO / name).read_bytes()).decode()
+            audio = {"type": "input_audio", "input_audio": {"data": data, "format": name[-3:]}}
+            started = time.perf_counter()
+            stream = client.chat.completions.create(
+                model=model, max_tokens=MAX_TOKENS, stream=True,
+                messages=[{"role": "user", "content": [audio, {"type": "text", "text": question}]}],
+            )  # fmt: skip
+            first = float("nan")
+            for chunk in stream:
+                if first != first and chunk.choices and chunk.choices[0].delta.content:
+                    first = time.perf_counter() - started
+            return first
+
+        # The fast LLM is not the default: one question about another clip loads it, as any
+        # earlier request would have in a running server.
+        first_token_s("cascade-fast", "bcn_weather.mp3", "Which city?")
+        first_q, follow_q, _ = QUESTIONS["jfk.wav"]
+        print("jfk.wav through harken serve (openai SDK, streaming), first token:")
+        cold = first_token_s("cascade", "jfk.wav", first_q)
+        print(f"  cascade (1.5B), cold transcript    {cold:6.2f} s")
+        cached = first_token_s("cascade-fast", "jfk.wav", follow_q)
+        print(f"  cascade-fast (0.5B), cached        {cached:6.2f} s")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
