@@ -90,8 +90,9 @@ def _warm_chat(service: Any) -> None:
     that request's dialect: the transcription API serves either way."""
     try:
         service.warm_chat()
-    except HarkenError as exc:
-        logging.getLogger("harken").warning("reasoning model not preloaded: %s", exc)
+    except Exception as exc:  # any load failure: the server must still come up
+        logging.getLogger("harken").warning("reasoning model not preloaded: %s: %s",
+                                            type(exc).__name__, exc)  # fmt: skip
 
 
 def _default_models(service: Any, settings: Settings) -> list[str]:

@@ -24,3 +24,18 @@ def test_models_loaded_when_the_server_starts(tmp_path: Path, preload: str, expe
         assert set(health["loaded_models"]) == expected
     finally:
         stop_server(server)
+
+
+def test_a_chat_model_that_cannot_load_does_not_stop_the_server(tmp_path: Path) -> None:
+    # Voxtral served natively, but its weights are nowhere to be had here (no hub, no dirs).
+    env = {"HARKEN_SERVE_WITH": "{}", "HARKEN_DEFAULT_CHAT_MODEL": "voxtral-mini-3b-2507",
+           "HARKEN_SOURCE_TIMEOUT_S": "2"}  # fmt: skip
+    server = start_server(tmp_path, env)
+    try:
+        assert httpx.get(server.base_url + "/health", timeout=10).json()["loaded_models"] == [
+            "whisper-base"
+        ]
+        assert "reasoning model not preloaded" in server.log()
+        assert "hub unreachable: local cache only" in server.log()  # found in seconds
+    finally:
+        stop_server(server)

@@ -84,12 +84,21 @@ class Generated:
     reason: str  # "stop" | "length"
 
 
-def load_alm(entry: Any, path: Path) -> ALMEngine:
-    """The manager's loader: the catalog folder when it holds a checkpoint, else the hub id."""
+def load_alm(entry: Any, path: Path, hub_timeout_s: float = 5.0) -> ALMEngine:
+    """The manager's loader: the catalog folder when it holds a checkpoint, else the hub id.
+
+    An unreachable hub is found within ``hub_timeout_s``; the checkpoint is then looked for in
+    the local Hugging Face cache only, instead of huggingface_hub retrying for half a minute.
+    """
     source: str | Path | None = path if (path / "config.json").is_file() else entry.hf_repo
     if source is None:
         raise ModelUnavailable(f"model '{entry.id}' has no checkpoint in {path} and no hub repo.")
-    return ALMEngine(source, name=entry.id, languages=entry.languages)
+    offline = False
+    if isinstance(source, str):
+        from ..models.sources import hub_endpoint, unreachable
+
+        offline = unreachable(hub_endpoint(), hub_timeout_s) is not None
+    return ALMEngine(source, name=entry.id, languages=entry.languages, local_files_only=offline)
 
 
 def resolve_device() -> tuple[str, Any]:
@@ -110,6 +119,7 @@ class ALMEngine:
         name: str,
         languages: Sequence[str] | None = None,
         device: str | None = None,
+        local_files_only: bool = False,
     ) -> None:
         transformers: Any = require("transformers", "alm")
         require("torch", "alm")
@@ -118,18 +128,20 @@ class ALMEngine:
         if device is not None:
             self.device = device
         try:
-            config = transformers.AutoConfig.from_pretrained(str(source))
+            local = {"local_files_only": local_files_only}
+            config = transformers.AutoConfig.from_pretrained(str(source), **local)
             self.family: Family = FAMILIES[config.model_type]
             model_class = {
                 "voxtral": transformers.VoxtralForConditionalGeneration,
                 "qwen2_audio": transformers.Qwen2AudioForConditionalGeneration,
             }[config.model_type]
-            self.processor = transformers.AutoProcessor.from_pretrained(str(source))
-            self.model = model_class.from_pretrained(str(source), dtype=self.dtype)
+            self.processor = transformers.AutoProcessor.from_pretrained(str(source), **local)
+            self.model = model_class.from_pretrained(str(source), dtype=self.dtype, **local)
         except KeyError as exc:
             raise ModelUnavailable(f"model '{name}' is not Voxtral or Qwen2-Audio ({exc}).") from exc
         except OSError as exc:  # no such folder, or the hub is unreachable
-            raise ModelUnavailable(f"model '{name}' could not be loaded from {source}: {exc}") from exc
+            where = f"{source} (hub unreachable: local cache only)" if local_files_only else source
+            raise ModelUnavailable(f"model '{name}' could not be loaded from {where}: {exc}") from exc
         self.model.to(self.device).eval()
         self.source = str(source)
         text_config = self.model.config.get_text_config()

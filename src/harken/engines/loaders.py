@@ -30,7 +30,7 @@ def engine_loaders(service: Service) -> dict[str, Loader]:
         "llm": _load_llm(settings),
         "cascade": _load_cascade(service),
         "remote": _load_remote(settings),
-        "alm": _load_alm,
+        "alm": _load_alm(settings),
     }
 
 
@@ -75,10 +75,13 @@ def _load_cascade(service: Service) -> Callable[[ModelEntry, Path], Any]:
     return load
 
 
-def _load_alm(entry: ModelEntry, path: Path) -> Any:
-    from .alm import load_alm  # torch and transformers only when an ALM is used
+def _load_alm(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
+    def load(entry: ModelEntry, path: Path) -> Any:
+        from .alm import load_alm  # torch and transformers only when an ALM is used
 
-    return load_alm(entry, path)
+        return load_alm(entry, path, hub_timeout_s=settings.source_timeout_s)
+
+    return load
 
 
 def _load_whisper(settings: Settings) -> Callable[[ModelEntry, Path], Any]:
