@@ -1,4 +1,5 @@
-"""The Whisper model that encodes the first window once: same transcripts, one encoder pass less."""
+"""harken's Whisper model: the first window encoded once (same transcripts, one encoder pass
+less), and a silent window's repetition loop skipped rather than sampled at every temperature."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 import pytest
 from faster_whisper import WhisperModel
 
-from harken.engines.whisper_model import ReusingWhisperModel, _starts_at_zero
+from harken.engines.whisper_model import HarkenWhisperModel, _starts_at_zero
 from harken.service import Service
 from harken.types import Audio
 from tests.conftest import shared_audio_dir
+from tests.wer import wer
 
 
 class Counting:
@@ -32,7 +34,7 @@ class Counting:
 def models(service: Service) -> Iterator[tuple[Any, Any]]:
     folder = str(service.manager.store.pull(service.catalog.resolve("whisper-base")))
     kwargs = {"device": "cpu", "compute_type": "int8", "cpu_threads": 2}
-    yield WhisperModel(folder, **kwargs), ReusingWhisperModel(folder, **kwargs)
+    yield WhisperModel(folder, **kwargs), HarkenWhisperModel(folder, **kwargs)
 
 
 def _run(model: Any, audio: Audio, **options: Any) -> tuple[str, str]:
@@ -89,3 +91,45 @@ def test_batched_pipeline_is_untouched(models: tuple[Any, Any], clips: dict[str,
     assert texts[0] == texts[1] and "Martinez" in texts[0]
     # Its language detection lends nothing, and so holds on to no features afterwards.
     assert getattr(reusing._local, "first", None) is None
+
+
+LADDER = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+class CountingGenerate:
+    """Stands in for the CTranslate2 model, counting ``generate`` calls (decoding attempts)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.calls = model, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.model.generate(*args, **kwargs)
+
+
+def test_silent_tail_window_is_not_sampled_over_and_over(
+    models: tuple[Any, Any], service: Service, references: dict
+) -> None:
+    # 30.3 s: a second window of 1.3 s of trailing audio, where greedy decoding copies the
+    # previous sentence from the prompt in a loop while calling the window silence.
+    name = "asterisk_en_demo-congrats.wav"
+    audio = service.load_audio(shared_audio_dir() / name)
+    _, reusing = models
+    counting = CountingGenerate(reusing.model)
+    reusing.model = counting
+    try:
+        texts = []
+        for _ in range(2):  # the full temperature ladder, as harken decodes
+            segments, _ = reusing.transcribe(
+                audio.samples, beam_size=1, vad_filter=True, temperature=LADDER
+            )
+            texts.append("".join(s.text for s in segments))
+    finally:
+        reusing.model = counting.model
+    # Two windows, one greedy attempt each (plus language detection, which does not generate).
+    assert counting.calls == 4, counting.calls
+    assert texts[0] == texts[1]  # nothing sampled, so the same every time
+    assert wer(references[name]["text"], texts[0]) <= 0.05, texts[0]

@@ -62,12 +62,12 @@ class WhisperEngine:
         num_workers: int = 1,
         long_form_s: float = 600.0,
     ) -> None:
-        from .whisper_model import ReusingWhisperModel
+        from .whisper_model import HarkenWhisperModel
 
         self.name = name
         self.device, self.compute_type = resolve_device(device, compute_type)
         threads = cpu_threads or (os.cpu_count() or 1)
-        self.model = ReusingWhisperModel(
+        self.model = HarkenWhisperModel(
             str(model_dir),
             device=self.device,
             compute_type=self.compute_type,
