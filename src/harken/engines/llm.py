@@ -157,8 +157,12 @@ class LlamaEngine:
 
     def prompt_tokens(self, messages: ChatMessages) -> int:
         """How many tokens ``messages`` take as a prompt (what ``Usage`` reports)."""
-        prompt, _ = self.format(messages)
-        return len(self.tokenize(prompt))
+        return len(self._encode(messages)[0])
+
+    def _encode(self, messages: ChatMessages) -> tuple[list[int], tuple[str, ...]]:
+        """The prompt's token ids under the chat template, and the template's stop strings."""
+        prompt, stops = self.format(messages)
+        return self.tokenize(prompt), stops
 
     def prime(self, messages: ChatMessages) -> int:
         """Read the prompt for ``messages`` into the KV cache now; returns its token count.
@@ -167,8 +171,7 @@ class LlamaEngine:
         a prompt that starts with these messages (the same system prompt, say) reads only the
         rest when the first request comes.
         """
-        prompt, _ = self.format(messages)
-        tokens = self.tokenize(prompt)
+        tokens, _ = self._encode(messages)
         self._check_fits(len(tokens))
         with self._lock:
             self.llama.reset()
@@ -188,8 +191,7 @@ class LlamaEngine:
         Raises ``PayloadTooLarge`` before any event when the prompt does not fit the context.
         """
         s = sampling or Sampling()
-        prompt, template_stops = self.format(messages)
-        tokens = self.tokenize(prompt)
+        tokens, template_stops = self._encode(messages)
         self._check_fits(len(tokens))
         return self._generate(tokens, s, (*template_stops, *s.stop), cancel)
 

@@ -33,7 +33,7 @@ class AudioNotes:
     """Everything the cascade learned about one audio; cached by the audio's content hash."""
 
     transcript: Transcript
-    analysis: str  # ``harken.audio.analyze.describe`` output
+    analysis: str  # ``harken.audio.analyze.describe`` output, one line
     segment_sentiments: tuple[float, ...]  # VADER compound per transcript segment
     overall_sentiment: str  # e.g. "positive (+0.62)"
 
@@ -58,7 +58,7 @@ def render_audio(number: int, notes: AudioNotes) -> str:
         if abs(compound) >= SHOWN_SENTIMENT:
             line += f" (sentiment {'positive' if compound > 0 else 'negative'} {compound:+.2f})"
         lines.append(line)
-    lines.append("Analysis: " + notes.analysis.replace("\n", "; "))
+    lines.append("Analysis: " + notes.analysis)
     if t.segments:
         lines.append(f"Text sentiment: {notes.overall_sentiment}")
     return "\n".join(lines)

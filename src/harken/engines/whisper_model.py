@@ -56,20 +56,20 @@ class HarkenWhisperModel(WhisperModel):  # type: ignore[misc]
             # Decoding leaves out the last frame of a clip shorter than a window: so does the
             # detection here, so that the first window's encoder input is the very same.
             features = features[..., :-1]
-        local.capturing, local.output = True, None
+        captured: list[Any] = []
+        local.captured = captured  # ``encode`` keeps the first window's output here
         try:
             result = super().detect_language(audio=audio, features=features, **kwargs)
         finally:
-            local.capturing = False
-        local.first = (features, local.output) if local.output is not None else None
-        local.output = None
+            local.captured = None
+        local.first = (features, captured[0]) if captured else None
         return result
 
     def encode(self, features: np.ndarray) -> Any:
         output = super().encode(features)
-        local = self._local
-        if getattr(local, "capturing", False) and getattr(local, "output", None) is None:
-            local.output = output  # the first window's; later detection windows are not kept
+        captured = getattr(self._local, "captured", None)
+        if captured is not None and not captured:
+            captured.append(output)  # the first window's; later detection windows are not kept
         return output
 
     def generate_segments(
