@@ -117,28 +117,17 @@ def main() -> None:
 def over_http() -> None:
     """The jfk figures again through a live ``harken serve``, streamed with the openai SDK."""
     import base64
-    import os
-    import subprocess
+    import tempfile
 
-    import httpx
     import openai
 
     sys.path.insert(0, str(ROOT))
-    from tests.conftest import free_port
+    from tests.conftest import start_server, stop_server
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "harken", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    # It loads the default models and primes the LLM before it answers /health.
+    server = start_server(Path(tempfile.mkdtemp(prefix="harken-bench-")))
+    base = server.base_url
     try:
-        for _ in range(1200):  # until it has loaded and primed the default models
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
         client = openai.OpenAI(base_url=base + "/v1", api_key="unused")
 
         def first_token_s(model: str, name: str, question: str) -> float:
@@ -165,8 +154,7 @@ def over_http() -> None:
         cached = first_token_s("cascade-fast", "jfk.wav", follow_q)
         print(f"  cascade-fast (0.5B), cached        {cached:6.2f} s")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 if __name__ == "__main__":

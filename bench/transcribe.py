@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AUDIO = (ROOT / ".." / "shared" / "audio").resolve()
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.wer import wer  # noqa: E402
 
 VOA = AUDIO / "VOA_News_Headlines_(May_5,_2009).ogg"
@@ -82,21 +82,11 @@ def main() -> None:
 
     audio_s, direct_s = direct(model_dir, args.file, settings)
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harken", "serve", "--port", str(port), "--model", entry.id],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        # A transcription server: its memory without the reasoning LLM loaded beside it.
-        env={**os.environ, "HARKEN_PRELOAD_CHAT": "false"},
-    )
-    base = f"http://127.0.0.1:{port}"
+    # A transcription server: its memory without the reasoning LLM loaded beside it.
+    env = {"HARKEN_DEFAULT_ASR_MODEL": entry.id, "HARKEN_PRELOAD_CHAT": "false"}
+    server = start_server(Path(tempfile.mkdtemp(prefix="harken-bench-")), env)
+    base = server.base_url
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
         _, server_s = through_server(base, args.file, entry.id)
         refs = json.loads((AUDIO / "references.json").read_text())
         rates = {}
@@ -106,10 +96,9 @@ def main() -> None:
                     r = httpx.post(f"{base}/v1/audio/transcriptions", files={"file": f},
                                    data={"model": entry.id}, timeout=600)
                 rates[name] = wer(ref["text"], r.json()["text"])
-        peak = peak_rss_mb(proc.pid)
+        peak = peak_rss_mb(server.process.pid)
     finally:
-        proc.terminate()
-        proc.wait()
+        stop_server(server)
 
     rtf_direct, rtf_server = audio_s / direct_s, audio_s / server_s
     print(f"file: {args.file.name} ({audio_s:.1f} s), model {entry.id}, "
